@@ -1,0 +1,240 @@
+"""The messages that travel between newsflow's stages, one frozen pydantic model per message kind.
+
+Flow (topic -> model):
+    articles.ingest     IngestRequest      pushed by users / the CLI
+    articles.fetched    FetchedArticle     fetcher: the page or text to clean
+    articles.cleaned    CleanedArticle     cleaner: the article body and what was removed
+    articles.extracted  ExtractedArticle   extractor: entities, dates, quotes, keywords, ...
+    events.enriched     EnrichedEvent      indexer: what subscribers receive
+    articles.dlq        DeadLetter         any stage: a message it could not process
+
+Rules (see schemas/README.md): every message is keyed by its ``article_id`` and carries ``ingested_at``;
+consumers ignore unknown fields, so adding an optional field needs no new version; removing or retyping
+a field is breaking and needs a new model version (``tests/contract/test_schemas.py`` enforces this).
+Transport metadata (topic, partition, offset, headers) never goes into a payload.
+"""
+
+from __future__ import annotations
+
+import enum
+import datetime as dt
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+ARTICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a timezone (use UTC, e.g. 2024-01-01T00:00:00Z)")
+    return value.astimezone(timezone.utc)
+
+
+ArticleId = Annotated[str, Field(pattern=ARTICLE_ID_PATTERN, description="Stable id; the Kafka key of every message")]
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class Message(BaseModel):
+    """Base of every payload: frozen, unknown fields ignored, parsed straight from bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes):
+        return cls.model_validate_json(raw)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class Stage(str, enum.Enum):
+    fetcher = "fetcher"
+    cleaner = "cleaner"
+    extractor = "extractor"
+    indexer = "indexer"
+
+
+class StageTiming(Message):
+    stage: Stage
+    seconds: float = Field(ge=0, description="Time the stage spent processing this article")
+    finished_at: UtcDatetime
+
+
+class ArticleMessage(Message):
+    article_id: ArticleId
+    ingested_at: UtcDatetime = Field(description="When the article was pushed to articles.ingest")
+
+
+class IngestRequest(ArticleMessage):
+    """One article to process: exactly one of ``url``, ``html`` or ``text``."""
+
+    url: str | None = Field(default=None, pattern=r"^https?://", max_length=8192)
+    html: str | None = None
+    text: str | None = None
+    title: str | None = None
+    source: str | None = Field(default=None, description="Publisher or feed name, free text")
+    metadata: dict[str, str] = Field(default_factory=dict, description="Opaque key/values carried to the event")
+
+    @model_validator(mode="after")
+    def _exactly_one_body(self) -> IngestRequest:
+        given = [name for name in ("url", "html", "text") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"exactly one of url, html, text is required (got {given or 'none'})")
+        return self
+
+
+class Carried(ArticleMessage):
+    """Fields every stage after ingest carries forward unchanged."""
+
+    url: str | None = None
+    source: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    timings: tuple[StageTiming, ...] = ()
+
+    def with_timing(self, timing: StageTiming):
+        """A copy with one more stage timing (added by the stage runner, so steps stay pure)."""
+        return self.model_copy(update={"timings": (*self.timings, timing)})
+
+
+class FetchedArticle(Carried):
+    """A page or a text, ready to be cleaned."""
+
+    kind: Literal["html", "text"]
+    body: str
+    title: str | None = None
+    final_url: str | None = Field(default=None, description="URL after redirects, when fetched")
+    http_status: int | None = None
+    content_type: str | None = None
+    fetched_bytes: int = Field(default=0, ge=0)
+
+
+class BoilerplateCategory(str, enum.Enum):
+    navigation = "navigation"
+    newsletter = "newsletter"
+    app_promotion = "app_promotion"
+    share_social = "share_social"
+    cookie_consent = "cookie_consent"
+    related_links = "related_links"
+    advertising = "advertising"
+    legal = "legal"
+    feed_notice = "feed_notice"
+    comments = "comments"
+    other = "other"
+
+
+class CleanedArticle(Carried):
+    """The article body alone, and what the cleaner removed, by category (counts of blocks or lines)."""
+
+    title: str | None = None
+    text: str
+    removed: dict[BoilerplateCategory, int] = Field(default_factory=dict)
+
+
+class EntityLabel(str, enum.Enum):
+    person = "PERSON"
+    organisation = "ORG"
+    place = "GPE"
+    location = "LOC"
+    facility = "FAC"
+    nationality = "NORP"
+    event = "EVENT"
+    product = "PRODUCT"
+    work_of_art = "WORK_OF_ART"
+    law = "LAW"
+    language = "LANGUAGE"
+
+
+class Span(Message):
+    text: str
+    start: int = Field(ge=0, description="Character offset into the clean text")
+    end: int = Field(ge=0)
+
+
+class Entity(Span):
+    label: EntityLabel
+
+
+class DateMention(Span):
+    date: dt.date | None = Field(description="The calendar date it resolves to, relative to ingested_at")
+
+
+class Quantity(Span):
+    value: float | None = None
+    unit: str | None = None
+
+
+class Quote(Span):
+    speaker: str | None = None
+
+
+class Extraction(Message):
+    """What the extractor finds in a clean text (also what `newsflow extract` prints per line)."""
+
+    language: str = Field(description="ISO 639-1 code, or 'und' when unknown")
+    entities: tuple[Entity, ...] = ()
+    people: tuple[str, ...] = ()
+    organisations: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
+    dates: tuple[DateMention, ...] = ()
+    quantities: tuple[Quantity, ...] = ()
+    quotes: tuple[Quote, ...] = ()
+    keywords: tuple[str, ...] = ()
+    summary: str = ""
+
+
+class ExtractedArticle(Carried):
+    title: str | None = None
+    text: str
+    removed: dict[BoilerplateCategory, int] = Field(default_factory=dict)
+    extraction: Extraction
+
+
+class EnrichedEvent(Carried):
+    """What subscribers of events.enriched receive: one per article (re-sent when an article is re-pushed)."""
+
+    title: str | None = None
+    text: str
+    removed: dict[BoilerplateCategory, int] = Field(default_factory=dict)
+    extraction: Extraction
+    content_hash: str = Field(description="sha256 of the normalised clean text")
+    duplicate_of: ArticleId | None = Field(
+        default=None, description="Id of an earlier article with the same clean text, if any"
+    )
+    indexed_at: UtcDatetime
+    stage_seconds: dict[Stage, float] = Field(default_factory=dict)
+    end_to_end_seconds: float = Field(ge=0, description="From ingested_at to indexed_at")
+
+    def with_timing(self, timing: StageTiming):
+        seconds = {**self.stage_seconds, timing.stage: timing.seconds}
+        return self.model_copy(update={"timings": (*self.timings, timing), "stage_seconds": seconds})
+
+
+class DeadLetter(Message):
+    """A message a stage could not process, with why, and its original bytes (base64 in JSON)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", ser_json_bytes="base64", val_json_bytes="base64")
+
+    stage: Stage
+    reason: str = Field(description="Machine-readable reason, one of services.runtime.errors.Reason")
+    detail: str = Field(description="Human-readable explanation")
+    error_class: str
+    source_topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    value: bytes = Field(description="The original message bytes, unchanged")
+    headers: dict[str, str] = Field(default_factory=dict)
+    failed_at: UtcDatetime
+    attempts: int = 1
+
+
+MODELS: tuple[type[Message], ...] = (
+    IngestRequest,
+    FetchedArticle,
+    CleanedArticle,
+    ExtractedArticle,
+    EnrichedEvent,
+    DeadLetter,
+)

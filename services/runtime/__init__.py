@@ -1,0 +1,1 @@
+"""What every service shares: settings, the error tree, metrics, the Kafka edges and the stage runner."""

@@ -1,0 +1,119 @@
+"""Every metric newsflow exports, in one documented list (mirrored in the README's Metrics section).
+
+One prefix (``newsflow_``), base units, bounded labels: ``stage`` (fetcher|cleaner|extractor|indexer),
+``topic`` (a registry topic), ``reason`` (services.runtime.errors.Reason), ``kind`` (permanent|transient),
+``partition`` (a partition number), ``category`` (a BoilerplateCategory), ``label`` (an EntityLabel),
+``outcome`` (a bounded fetch outcome). Never a URL or an article id.
+
+Each service process registers all of them in its own registry and serves them on its own port; a
+metric a stage never touches stays at zero (so dashboards and alert expressions always find a series).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from schemas.messages import BoilerplateCategory, EntityLabel
+
+# Latency buckets (seconds) from 1 ms (a cleaned paragraph) to 2 min (a slow download plus NLP).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+DOCS = {
+    "newsflow_messages_consumed_total": "Messages taken from the stage's input topic (attempts).",
+    "newsflow_messages_produced_total": "Messages produced to the stage's output topic.",
+    "newsflow_messages_failed_total": "Failures by reason and kind (permanent: dead-lettered; transient: retried).",
+    "newsflow_messages_dead_lettered_total": "Messages sent to the dead-letter topic, by reason.",
+    "newsflow_messages_retried_total": "Retries after a transient failure, by reason.",
+    "newsflow_processing_seconds": "Time from taking a message to producing its result (histogram).",
+    "newsflow_messages_in_progress": "Messages being processed right now.",
+    "newsflow_last_processed_timestamp_seconds": "Unix time the stage last finished a message.",
+    "newsflow_consumer_lag": "Messages not yet processed, per input partition (high watermark - position).",
+    "newsflow_end_to_end_latency_seconds": "Indexer only: from ingested_at to the enriched event (histogram).",
+    "newsflow_boilerplate_removed_total": "Cleaner only: boilerplate blocks or lines removed, by category.",
+    "newsflow_entities_extracted_total": "Extractor only: entity mentions found, by label.",
+    "newsflow_fetch_requests_total": "Fetcher only: HTTP fetches by outcome (2xx, 3xx, 4xx, 5xx, error, blocked).",
+    "newsflow_fetched_bytes_total": "Fetcher only: body bytes downloaded.",
+    "newsflow_documents_indexed_total": "Indexer only: documents written, by outcome (new, updated, duplicate).",
+}
+
+FETCH_OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "error", "blocked", "inline")
+INDEX_OUTCOMES = ("new", "updated", "duplicate")
+
+
+@dataclass
+class StageMetrics:
+    """The metrics of one stage process, bound to its stage label."""
+
+    stage: str
+    registry: CollectorRegistry
+    consumed: Counter
+    produced: Counter
+    failed: Counter
+    dead_lettered: Counter
+    retried: Counter
+    processing: Histogram
+    in_progress: Gauge
+    last_processed: Gauge
+    lag: Gauge
+    end_to_end: Histogram
+    boilerplate_removed: Counter
+    entities: Counter
+    fetch_requests: Counter
+    fetched_bytes: Counter
+    documents: Counter
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        if port:
+            start_http_server(port, addr=host, registry=self.registry)
+
+
+def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> StageMetrics:
+    r = registry or CollectorRegistry()
+    d = DOCS
+    m = StageMetrics(
+        stage=stage,
+        registry=r,
+        consumed=Counter("newsflow_messages_consumed", d["newsflow_messages_consumed_total"], ["stage", "topic"], registry=r),
+        produced=Counter("newsflow_messages_produced", d["newsflow_messages_produced_total"], ["stage", "topic"], registry=r),
+        failed=Counter("newsflow_messages_failed", d["newsflow_messages_failed_total"], ["stage", "reason", "kind"], registry=r),
+        dead_lettered=Counter(
+            "newsflow_messages_dead_lettered", d["newsflow_messages_dead_lettered_total"], ["stage", "reason"], registry=r
+        ),
+        retried=Counter("newsflow_messages_retried", d["newsflow_messages_retried_total"], ["stage", "reason"], registry=r),
+        processing=Histogram(
+            "newsflow_processing_seconds", d["newsflow_processing_seconds"], ["stage"], buckets=LATENCY_BUCKETS, registry=r
+        ),
+        in_progress=Gauge("newsflow_messages_in_progress", d["newsflow_messages_in_progress"], ["stage"], registry=r),
+        last_processed=Gauge(
+            "newsflow_last_processed_timestamp_seconds", d["newsflow_last_processed_timestamp_seconds"], ["stage"], registry=r
+        ),
+        lag=Gauge("newsflow_consumer_lag", d["newsflow_consumer_lag"], ["stage", "topic", "partition"], registry=r),
+        end_to_end=Histogram(
+            "newsflow_end_to_end_latency_seconds",
+            d["newsflow_end_to_end_latency_seconds"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        ),
+        boilerplate_removed=Counter(
+            "newsflow_boilerplate_removed", d["newsflow_boilerplate_removed_total"], ["category"], registry=r
+        ),
+        entities=Counter("newsflow_entities_extracted", d["newsflow_entities_extracted_total"], ["label"], registry=r),
+        fetch_requests=Counter("newsflow_fetch_requests", d["newsflow_fetch_requests_total"], ["outcome"], registry=r),
+        fetched_bytes=Counter("newsflow_fetched_bytes", d["newsflow_fetched_bytes_total"], registry=r),
+        documents=Counter("newsflow_documents_indexed", d["newsflow_documents_indexed_total"], ["outcome"], registry=r),
+    )
+    # Create every labelled child up front, so every series exists from the first scrape.
+    m.processing.labels(stage)
+    m.in_progress.labels(stage)
+    m.last_processed.labels(stage)
+    for category in BoilerplateCategory:
+        m.boilerplate_removed.labels(category.value)
+    for label in EntityLabel:
+        m.entities.labels(label.value)
+    for outcome in FETCH_OUTCOMES:
+        m.fetch_requests.labels(outcome)
+    for outcome in INDEX_OUTCOMES:
+        m.documents.labels(outcome)
+    return m

@@ -1,0 +1,61 @@
+"""Typed settings, read once at start from environment variables (and an optional ``.env`` file).
+
+Every service reads ``NEWSFLOW_KAFKA_*`` for the cluster and ``NEWSFLOW_<SERVICE>_*`` for itself, e.g.
+``NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS=broker1:9092,broker2:9092`` or ``NEWSFLOW_FETCHER_MAX_BYTES=5000000``.
+Secrets are ``SecretStr`` and print masked. Values are passed down by constructors; no logic reads
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_KAFKA_", env_file=".env", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    topic_prefix: str = Field("", description="Prefix for every topic name (lets tests and tenants share a cluster)")
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+    def kafka_python_config(self) -> dict:
+        """Connection options for kafka-python clients (the CLI, admin and tests)."""
+        config: dict = {"bootstrap_servers": self.servers, "security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            config.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password.get_secret_value() if self.sasl_password else None,
+            )
+        return config
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+class StageSettings(BaseSettings):
+    """Settings every stage has; each service subclasses it with its own ``env_prefix``."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    metrics_port: int = Field(description="Port of the Prometheus /metrics endpoint (0: do not serve)")
+    metrics_host: str = "127.0.0.1"
+    web_port: int = Field(description="Port of faust's own web server, only when web_enabled")
+    web_enabled: bool = False
+    log_level: str = "info"
+    data_dir: Path = ROOT / ".data" / "faust"
+    max_attempts: int = Field(4, ge=1, description="Tries of a transient failure before dead-lettering it")
+    retry_backoff_seconds: float = Field(0.5, gt=0, description="First retry delay; doubles each try")
+    lag_interval_seconds: float = Field(5.0, gt=0, description="How often the consumer lag gauge is refreshed")
