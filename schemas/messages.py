@@ -17,6 +17,7 @@ Transport metadata (topic, partition, offset, headers) never goes into a payload
 from __future__ import annotations
 
 import enum
+import hashlib
 import datetime as dt
 from datetime import datetime, timezone
 from typing import Annotated, Literal
@@ -30,6 +31,22 @@ def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamps must carry a timezone (use UTC, e.g. 2024-01-01T00:00:00Z)")
     return value.astimezone(timezone.utc)
+
+
+def make_article_id(url: str | None = None, content: str | None = None) -> str:
+    """The default article id: 16 hex digits of sha256 over the URL (scheme and host lower-cased, fragment
+    dropped) or over the content (whitespace-trimmed). Pushing the same URL or text again gives the same id,
+    so it replaces its document instead of adding one. Producers may use any id matching ARTICLE_ID_PATTERN."""
+    if url is not None:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(url.strip())
+        basis = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
+    elif content is not None:
+        basis = content.strip()
+    else:
+        raise ValueError("make_article_id needs a url or content")
+    return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 ArticleId = Annotated[str, Field(pattern=ARTICLE_ID_PATTERN, description="Stable id; the Kafka key of every message")]

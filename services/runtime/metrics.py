@@ -33,13 +33,13 @@ DOCS = {
     "newsflow_end_to_end_latency_seconds": "Indexer only: from ingested_at to the enriched event (histogram).",
     "newsflow_boilerplate_removed_total": "Cleaner only: boilerplate blocks or lines removed, by category.",
     "newsflow_entities_extracted_total": "Extractor only: entity mentions found, by label.",
-    "newsflow_fetch_requests_total": "Fetcher only: HTTP fetches by outcome (2xx, 3xx, 4xx, 5xx, error, blocked).",
+    "newsflow_fetch_requests_total": "Fetcher only: articles fetched, by outcome (downloaded, inline); failures are in messages_failed_total.",
     "newsflow_fetched_bytes_total": "Fetcher only: body bytes downloaded.",
-    "newsflow_documents_indexed_total": "Indexer only: documents written, by outcome (new, updated, duplicate).",
+    "newsflow_documents_indexed_total": "Indexer only: articles indexed, by outcome (indexed, duplicate of another article).",
 }
 
-FETCH_OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "error", "blocked", "inline")
-INDEX_OUTCOMES = ("new", "updated", "duplicate")
+FETCH_OUTCOMES = ("downloaded", "inline")
+INDEX_OUTCOMES = ("indexed", "duplicate")
 
 
 @dataclass

@@ -24,6 +24,7 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    replication_factor: int = Field(1, ge=1, description="Replication of topics newsflow creates (3 in production)")
     topic_prefix: str = Field("", description="Prefix for every topic name (lets tests and tenants share a cluster)")
 
     @property

@@ -193,14 +193,25 @@ class StageRunner:
         self.metrics.dead_lettered.labels(self._label, reason.value).inc()
         return letter
 
-    def update_lag(self, highwaters: dict[tuple[str, int], int | None]) -> None:
-        """Set the lag gauge for each assigned (topic, partition) from its high watermark."""
-        for (topic, partition), highwater in highwaters.items():
-            if highwater is None:
+    def forget(self, revoked_partitions: list[tuple[str, int]]) -> None:
+        """Drop positions (and lag series) of partitions this process no longer owns."""
+        for topic, partition in revoked_partitions:
+            self.positions.pop((topic, partition), None)
+            try:
+                self.metrics.lag.remove(self._label, self.stage.source.name, str(partition))
+            except KeyError:
+                pass
+
+    def update_lag(
+        self, highwaters: dict[tuple[str, int], int | None], fallback: dict[tuple[str, int], int | None]
+    ) -> None:
+        """Set the lag gauge of each assigned (topic, partition): high watermark minus the next offset to
+        process (ours once we handled a message there, else the consumer's position)."""
+        for tp, highwater in highwaters.items():
+            position = self.positions.get(tp, fallback.get(tp))
+            if highwater is None or position is None:
                 continue
-            position = self.positions.get((topic, partition))
-            lag = highwater - position if position is not None else highwater
-            self.metrics.lag.labels(self._label, self.stage.source.name, str(partition)).set(max(lag, 0))
+            self.metrics.lag.labels(self._label, self.stage.source.name, str(tp[1])).set(max(highwater - position, 0))
 
 
 def _now() -> datetime:

@@ -1,0 +1,293 @@
+"""Benchmark of the cleaner against trafilatura and readability-lxml, in HTML mode and in text mode.
+
+Data: Zyte's article-extraction-benchmark (181 pages) under ``../shared/data`` (override: NEWSFLOW_BENCH_DATA).
+Metric: exactly the benchmark's own (see ``../shared/data/README.md``): 4-token shingles of ``\\w+`` tokens,
+per-page tp/fp/fn normalised by their sum, precision averaged over non-empty predictions, recall over pages
+with truth, F1 = harmonic mean of the two; plus the mean per-page F1 (empty prediction = 0) and empty outputs.
+
+Modes: ``html`` (the page's HTML in) and ``text`` (the page flattened with ``html_text.extract_text``; the HTML
+extractors get each line wrapped as a ``<p>``). The cleaner runs as the service runs it: one
+``python -m services.cleaner.batch`` subprocess per mode fed JSONL on stdin; its interpreter start-up (measured
+with an empty input) is subtracted from its time and reported apart.
+
+Split: page ids sorted; even positions are ``dev`` (used for tuning and training), odd positions are ``test``.
+
+    .venv/bin/python bench/cleaner.py --split all
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import html as html_lib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+TOKEN_RE = re.compile(r"\w+", re.UNICODE)
+SEED = REPO.parent / "shared" / "seeds" / "000_81597562a20f18e4.txt"
+SEED_BOILERPLATE = (
+    "This story has been published without modification in text from a wire agency feed",
+    "subscribe to mint newspaper",
+    ", Enter a valid email",
+    ", Thank you for subscribing to our newsletter!",
+    "Never miss a story! Stay connected and informed with Mint.",
+    "Our App Now!!",
+)
+
+
+# ---------------------------------------------------------------------------------------------- the metric
+def tokens(text: str) -> list[str]:
+    return TOKEN_RE.findall(text or "")
+
+
+def shingles(text: str, n: int = 4) -> Counter:
+    """Multiset of n-token shingles; a text of 1..n-1 tokens is one shorter shingle, an empty text has none."""
+    toks = tokens(text)
+    if not toks:
+        return Counter()
+    return Counter(" ".join(toks[i : i + n]) for i in range(max(1, len(toks) - n + 1)))
+
+
+def page_counts(truth: str, pred: str) -> tuple[float, float, float]:
+    """(tp, fp, fn) of one page, normalised by their sum (all zero when both texts are empty)."""
+    t, p = shingles(truth), shingles(pred)
+    tp = fp = fn = 0
+    for key in t.keys() | p.keys():
+        tc, pc = t.get(key, 0), p.get(key, 0)
+        tp += min(tc, pc)
+        fp += max(0, pc - tc)
+        fn += max(0, tc - pc)
+    total = tp + fp + fn
+    return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
+
+
+def _precision(tp: float, fp: float, fn: float) -> float:
+    if fp == fn == 0:
+        return 1.0
+    return tp / (tp + fp) if tp + fp else 0.0
+
+
+def _recall(tp: float, fp: float, fn: float) -> float:
+    if fp == fn == 0:
+        return 1.0
+    return tp / (tp + fn) if tp + fn else 0.0
+
+
+def page_f1(tp: float, fp: float, fn: float) -> float:
+    if fp == fn == 0:
+        return 1.0
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+@dataclass(frozen=True)
+class Scores:
+    f1: float
+    precision: float
+    recall: float
+    page_f1: float
+    accuracy: float
+    empty: int
+    pages: int
+
+
+def score(truths: list[str], preds: list[str]) -> Scores:
+    counts = [page_counts(t, p) for t, p in zip(truths, preds)]
+    precisions = [_precision(*c) for c in counts if c[0] + c[1] > 0]
+    recalls = [_recall(*c) for c in counts if c[0] + c[2] > 0]
+    precision = statistics.mean(precisions) if precisions else 0.0
+    recall = statistics.mean(recalls) if recalls else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Scores(
+        f1=f1,
+        precision=precision,
+        recall=recall,
+        page_f1=statistics.mean(page_f1(*c) for c in counts) if counts else 0.0,
+        accuracy=statistics.mean(tokens(t) == tokens(p) for t, p in zip(truths, preds)) if counts else 0.0,
+        empty=sum(not tokens(p) for p in preds),
+        pages=len(preds),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ the data
+@dataclass(frozen=True)
+class Page:
+    id: str
+    html: str
+    text: str  # the page flattened by html-text: the input of text mode
+    truth: str
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("NEWSFLOW_BENCH_DATA", DEFAULT_DATA)) / "article-extraction-benchmark"
+
+
+def split_ids(ids: Iterable[str], split: str) -> list[str]:
+    """dev = even positions of the sorted ids, test = odd positions, all = every id."""
+    ordered = sorted(ids)
+    if split == "dev":
+        return ordered[0::2]
+    if split == "test":
+        return ordered[1::2]
+    return ordered
+
+
+def load_pages(split: str = "all") -> list[Page]:
+    import html_text
+
+    root = data_dir()
+    truth = json.loads((root / "ground-truth.json").read_text(encoding="utf-8"))
+    pages = []
+    for pid in split_ids(truth, split):
+        raw = gzip.decompress((root / "html" / f"{pid}.html.gz").read_bytes()).decode("utf-8", "replace")
+        pages.append(Page(pid, raw, html_text.extract_text(raw), truth[pid].get("articleBody", "")))
+    return pages
+
+
+# ------------------------------------------------------------------------------------------ the extractors
+def lines_as_html(text: str) -> str:
+    paras = "".join(f"<p>{html_lib.escape(line)}</p>\n" for line in text.splitlines() if line.strip())
+    return f"<html><head><title></title></head><body>\n{paras}</body></html>"
+
+
+def trafilatura_extract(html: str) -> str:
+    import trafilatura
+
+    return trafilatura.extract(html, include_comments=False) or ""
+
+
+def readability_extract(html: str) -> str:
+    import lxml.html
+    from readability import Document
+
+    try:
+        summary = Document(html).summary()
+        return lxml.html.fromstring(summary).text_content() if summary.strip() else ""
+    except Exception:
+        return ""
+
+
+def run_inprocess(fn: Callable[[str], str], inputs: list[str]) -> tuple[list[str], float]:
+    out, start = [], time.perf_counter()
+    for doc in inputs:
+        try:
+            out.append(fn(doc))
+        except Exception:
+            out.append("")
+    return out, time.perf_counter() - start
+
+
+def run_service(kind: str, ids: list[str], inputs: list[str]) -> tuple[list[str], float, float]:
+    """Run ``python -m services.cleaner.batch`` on JSONL; returns (texts, seconds without start-up, start-up)."""
+    cmd = [sys.executable, "-m", "services.cleaner.batch"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    subprocess.run(cmd, input="", capture_output=True, text=True, cwd=REPO, env=env, check=True)
+    startup = time.perf_counter() - start
+    payload = "".join(json.dumps({"id": i, kind: doc}) + "\n" for i, doc in zip(ids, inputs))
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, input=payload, capture_output=True, text=True, cwd=REPO, env=env, check=True)
+    elapsed = time.perf_counter() - start
+    by_id = {}
+    for line in proc.stdout.splitlines():
+        rec = json.loads(line)
+        by_id[rec["id"]] = rec.get("text", "")
+    return [by_id.get(i, "") for i in ids], max(elapsed - startup, 1e-9), startup
+
+
+# ----------------------------------------------------------------------------------------------- the seed
+def seed_check() -> dict:
+    from services.cleaner.extract import clean_text
+
+    raw = SEED.read_text(encoding="utf-8")
+    out = clean_text(raw).text
+    kept_lines = {line.strip() for line in out.splitlines() if line.strip()}
+    story = [p.strip() for p in raw.split("\n\n") if p.strip() and not any(b in p for b in SEED_BOILERPLATE)]
+    missing = [p for p in story if p not in kept_lines]
+    leaked = [b for b in SEED_BOILERPLATE if b in out]
+    return {"story_paragraphs": len(story), "story_missing": missing, "boilerplate_left": leaked,
+            "ok": not missing and not leaked}
+
+
+# ------------------------------------------------------------------------------------------------- report
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="all")
+    parser.add_argument("--modes", default="html,text")
+    parser.add_argument("--only", default="", help="comma list of extractors (newsflow,trafilatura,readability)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+
+    pages = load_pages("all")
+    dev_ids = set(split_ids((p.id for p in pages), "dev"))
+    wanted = {p.id for p in pages} if args.split == "all" else set(split_ids((p.id for p in pages), args.split))
+    pages = [p for p in pages if p.id in wanted]
+    ids = [p.id for p in pages]
+    truths = [p.truth for p in pages]
+    extractors = [e for e in ("newsflow", "trafilatura", "readability") if not args.only or e in args.only]
+
+    results: dict = {"split": args.split, "pages": len(pages), "run_at": datetime.now(timezone.utc).isoformat(),
+                     "modes": {}}
+    for mode in args.modes.split(","):
+        inputs = [p.html if mode == "html" else p.text for p in pages]
+        print(f"\n## {mode} mode ({args.split}: {len(pages)} pages; dev/test = even/odd sorted ids)\n")
+        print("| extractor | split | F1 | precision | recall | per-page F1 | empty | pages/s |")
+        print("|---|---|---|---|---|---|---|---|")
+        results["modes"][mode] = {}
+        for name in extractors:
+            startup = None
+            if name == "newsflow":
+                preds, secs, startup = run_service(mode, ids, inputs)
+            else:
+                fn = trafilatura_extract if name == "trafilatura" else readability_extract
+                docs = inputs if mode == "html" else [lines_as_html(t) for t in inputs]
+                preds, secs = run_inprocess(fn, docs)
+            speed = len(pages) / secs
+            per_split = {}
+            subsets = {"dev": [i for i, pid in enumerate(ids) if pid in dev_ids],
+                       "test": [i for i, pid in enumerate(ids) if pid not in dev_ids],
+                       "all": list(range(len(ids)))}
+            for split_name, idx in subsets.items():
+                if not idx:
+                    continue
+                s = score([truths[i] for i in idx], [preds[i] for i in idx])
+                per_split[split_name] = asdict(s)
+                print(f"| {name} | {split_name} ({s.pages}) | {s.f1:.3f} | {s.precision:.3f} | {s.recall:.3f} | "
+                      f"{s.page_f1:.3f} | {s.empty} | {speed:.0f} |")
+            results["modes"][mode][name] = {"scores": per_split, "pages_per_second": speed,
+                                            "startup_seconds": startup,
+                                            "per_page_f1": {pid: page_f1(*page_counts(t, p))
+                                                            for pid, t, p in zip(ids, truths, preds)}}
+        if "newsflow" in extractors:
+            print(f"\n(newsflow: one subprocess per mode; interpreter start-up "
+                  f"{results['modes'][mode]['newsflow']['startup_seconds']:.2f}s excluded from pages/s)")
+
+    seed = seed_check()
+    results["seed"] = seed
+    print(f"\n## seed article (text mode)\n\nstory paragraphs kept: {seed['story_paragraphs'] - len(seed['story_missing'])}"
+          f"/{seed['story_paragraphs']}; boilerplate lines left: {len(seed['boilerplate_left'])}/6 "
+          f"-> {'OK' if seed['ok'] else 'FAIL'}")
+    for line in seed["story_missing"] + seed["boilerplate_left"]:
+        print(f"  ! {line[:100]}")
+
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"cleaner-{args.split}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nresults: {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

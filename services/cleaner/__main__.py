@@ -1,0 +1,3 @@
+from services.cleaner.service import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``newsflow`` command: push, tail, search, clean, extract, dlq, topics, status."""

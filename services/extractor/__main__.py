@@ -1,0 +1,3 @@
+from services.extractor.service import main
+
+main()

@@ -1,0 +1,103 @@
+"""DATE mentions resolved to calendar dates, relative to a reference time (the article's ``ingested_at``).
+
+Choices, in the order they are tried (``None`` when nothing applies):
+- a weekday alone ("Tuesday", "on Tuesday") is that weekday in the reference's week (Monday to Sunday);
+  "last Tuesday" / "next Tuesday" are the one in the week before / after;
+- a year alone, or qualified ("2022", "early 2022", "mid-2022", "late 2022"), is the first day of the period
+  it names: early and bare -> 1 January, mid -> 1 July, late -> 1 October;
+- decades ("the 1990s") and durations ("two years", "more than two years", "recent days") do not resolve;
+  "two years ago", "last week", "yesterday" do (through dateparser);
+- anything else goes to dateparser (English, ``RELATIVE_BASE`` = reference, ``PREFER_DATES_FROM`` =
+  "current_period", first day of month when no day is named); a day and month without a year ("January 12")
+  then takes the year that puts it closest to the reference: on 2021-12-28, "January 12" is 2022-01-12 and
+  "December 25" is 2021-12-25.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+
+import dateparser
+
+from schemas.messages import DateMention
+
+_WEEKDAYS = {name: i for i, name in enumerate(
+    ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])}
+_WEEKDAY = re.compile(
+    r"^(?:on\s+)?(?:(?P<rel>last|next|this|past|coming)\s+)?(?P<day>monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday)(?:'s|’s)?$", re.I)
+_YEAR = re.compile(
+    r"^(?:in\s+|by\s+)?(?:the\s+)?(?P<mod>early|mid|late|the\s+start\s+of|the\s+end\s+of|start\s+of|end\s+of"
+    r"|beginning\s+of|the\s+beginning\s+of|the\s+middle\s+of|middle\s+of|the\s+first\s+half\s+of"
+    r"|the\s+second\s+half\s+of)?[\s-]*(?P<year>1[5-9]\d\d|2[01]\d\d)$", re.I)
+_DECADE = re.compile(r"\b\d{2,4}['’]?s\b")
+_DURATION_UNIT = re.compile(r"\b(?:second|minute|hour|day|night|week|fortnight|month|quarter|year|decade|century)s?\b",
+                            re.I)
+_RELATIVE = re.compile(r"\b(?:ago|last|next|this|past|previous|coming|earlier|later|today|yesterday|tomorrow)\b",
+                       re.I)
+_HAS_YEAR = re.compile(r"\b(?:1[5-9]\d\d|2[01]\d\d)\b|['’]\d\d\b")
+_MONTH = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?(?:\s|$|,)", re.I)
+_DAY_NUMBER = re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?\b")
+_PERIOD_START = {"early": 1, "mid": 7, "late": 10, "middle": 7, "end": 10, "second": 7}
+
+
+def resolve(text: str, reference: dt.datetime) -> dt.date | None:
+    """The calendar date ``text`` names, relative to ``reference``, or None (see the module docstring)."""
+    return _resolve(" ".join(text.split()), reference.date(), reference.replace(tzinfo=None))
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve(phrase: str, today: dt.date, base: dt.datetime) -> dt.date | None:
+    if not phrase or len(phrase) > 80:
+        return None
+    if (m := _WEEKDAY.match(phrase)) is not None:
+        monday = today - dt.timedelta(days=today.weekday())
+        shift = {"last": -7, "past": -7, "next": 7, "coming": 7}.get((m["rel"] or "").lower(), 0)
+        return monday + dt.timedelta(days=_WEEKDAYS[m["day"].lower()] + shift)
+    if (m := _YEAR.match(phrase)) is not None:
+        modifier = (m["mod"] or "").lower().split()
+        month = next((_PERIOD_START[w] for w in modifier if w in _PERIOD_START), 1)
+        return dt.date(int(m["year"]), month, 1)
+    if _DECADE.search(phrase):
+        return None
+    if _DURATION_UNIT.search(phrase) and not _RELATIVE.search(phrase):
+        return None
+    parsed = _dateparser(phrase, base)
+    if parsed is None:
+        return None
+    if not _HAS_YEAR.search(phrase) and _MONTH.search(phrase) and _DAY_NUMBER.search(phrase):
+        candidates = []
+        for year in (parsed.year - 1, parsed.year, parsed.year + 1):
+            try:
+                candidates.append(parsed.replace(year=year))
+            except ValueError:  # 29 February
+                continue
+        parsed = min(candidates, key=lambda d: abs(d - today))
+    return parsed
+
+
+def _dateparser(phrase: str, base: dt.datetime) -> dt.date | None:
+    settings = {
+        "RELATIVE_BASE": base,
+        "PREFER_DATES_FROM": "current_period",
+        "PREFER_DAY_OF_MONTH": "first",
+        "RETURN_AS_TIMEZONE_AWARE": False,
+        "STRICT_PARSING": False,
+    }
+    try:
+        parsed = dateparser.parse(phrase, languages=["en"], settings=settings)
+    except Exception:  # dateparser raises assorted errors (OverflowError, ValueError, ...) on odd phrases
+        return None
+    return parsed.date() if parsed is not None else None
+
+
+def mention(text: str, start: int, end: int, reference: dt.datetime) -> DateMention:
+    return DateMention(text=text[start:end], start=start, end=end, date=resolve(text[start:end], reference))
+
+
+@functools.cache
+def warm_up() -> None:
+    """dateparser loads its language data on first use (~0.4 s): do it once, at model load."""
+    _dateparser("January 1, 2020", dt.datetime(2020, 1, 1))

@@ -1,0 +1,35 @@
+"""Wiring of the extractor: settings, metrics, and the stage runner around the pure ``extract`` step
+(run in a worker thread, so spaCy does not starve the consumer's heartbeats)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from schemas.messages import ExtractedArticle, Stage as StageName
+from schemas.topics import TOPICS
+from services.extractor.logic import extract
+from services.runtime.metrics import StageMetrics
+from services.runtime.service import run_service
+from services.runtime.settings import StageSettings
+from services.runtime.stage import Stage
+
+
+class ExtractorSettings(StageSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_EXTRACTOR_", env_file=".env", extra="ignore")
+
+    metrics_port: int = 9103
+    web_port: int = 6103
+
+
+def observe(article: ExtractedArticle, metrics: StageMetrics) -> None:
+    for entity in article.extraction.entities:
+        metrics.entities.labels(entity.label.value).inc()
+
+
+def build_stage(settings: ExtractorSettings) -> Stage:
+    return Stage(StageName.extractor, TOPICS.cleaned, TOPICS.extracted, extract, observe=observe)
+
+
+def main() -> None:
+    settings = ExtractorSettings()
+    run_service(build_stage(settings), settings)

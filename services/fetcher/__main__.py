@@ -1,0 +1,3 @@
+from services.fetcher.service import main
+
+main()

@@ -1,0 +1,3 @@
+from services.indexer.service import main
+
+main()

@@ -1,0 +1,46 @@
+"""Wiring of the indexer: settings, the index, metrics, and the stage runner."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from schemas.messages import EnrichedEvent, ExtractedArticle, Stage as StageName
+from schemas.topics import TOPICS
+from services.indexer.logic import enrich
+from services.indexer.store import SqliteIndex
+from services.runtime.metrics import StageMetrics
+from services.runtime.service import run_service
+from services.runtime.settings import ROOT, StageSettings
+from services.runtime.stage import Stage
+
+
+class IndexerSettings(StageSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_INDEXER_", env_file=".env", extra="ignore")
+
+    metrics_port: int = 9104
+    web_port: int = 6104
+    db_path: Path = Field(ROOT / ".data" / "index" / "newsflow.db", description="SQLite index file")
+
+
+def observe(event: EnrichedEvent, metrics: StageMetrics) -> None:
+    metrics.documents.labels("duplicate" if event.duplicate_of else "indexed").inc()
+    latency = (datetime.now(timezone.utc) - event.ingested_at).total_seconds()
+    metrics.end_to_end.observe(max(latency, 0.0))
+
+
+def build_stage(settings: IndexerSettings, index: SqliteIndex | None = None) -> Stage:
+    index = index or SqliteIndex(settings.db_path)
+
+    def step(article: ExtractedArticle) -> EnrichedEvent:
+        return enrich(article, datetime.now(timezone.utc))
+
+    return Stage(StageName.indexer, TOPICS.extracted, TOPICS.enriched, step, effect=index.upsert, observe=observe)
+
+
+def main() -> None:
+    settings = IndexerSettings()
+    run_service(build_stage(settings), settings)

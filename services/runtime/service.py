@@ -1,0 +1,111 @@
+"""Binds a :class:`~services.runtime.stage.Stage` to a faust-streaming worker: the Kafka edge of every service.
+
+One agent per service, concurrency 1 (faust-streaming issue 606: higher concurrency can commit past a
+message still in flight); scale out with partitions and more processes of the same service, which join the
+same consumer group (``newsflow-<stage>``). At-least-once: faust commits only offsets of handled events and
+flushes its producer before committing; ``processing_guarantee`` stays ``at_least_once`` (exactly_once has
+open duplicate bugs) and the indexer is idempotent. SIGTERM: faust's worker stops the agent, commits, exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+
+import faust
+
+from services.runtime.metrics import stage_metrics
+from services.runtime.settings import KafkaSettings, StageSettings
+from services.runtime.stage import Delivery, Stage, StageRunner
+
+log = logging.getLogger("newsflow.service")
+
+
+def faust_broker_options(kafka: KafkaSettings) -> dict:
+    options: dict = {"broker": ";".join(f"kafka://{server}" for server in kafka.servers)}
+    if kafka.security_protocol.startswith("SASL"):
+        options["broker_credentials"] = faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+            mechanism=kafka.sasl_mechanism or "PLAIN",
+            ssl_context=ssl.create_default_context() if kafka.security_protocol == "SASL_SSL" else None,
+        )
+    elif kafka.security_protocol == "SSL":
+        options["broker_credentials"] = ssl.create_default_context()
+    return options
+
+
+def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tuple[faust.App, StageRunner]:
+    label = stage.name.value
+    (settings.data_dir / label).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        f"newsflow-{label}",
+        **faust_broker_options(kafka),
+        datadir=str(settings.data_dir / label),
+        store="memory://",
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        web_host="127.0.0.1",
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        producer_max_request_size=10 * 1024 * 1024,
+        topic_replication_factor=kafka.replication_factor,  # for faust's internal leader-election topic
+        topic_allow_declare=True,
+        stream_wait_empty=True,
+    )
+    metrics = stage_metrics(label)
+
+    async def send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        await app.producer.send_and_wait(topic, key, value, None, None, headers)
+
+    runner = StageRunner(stage, settings, kafka, metrics, send)
+    source = app.topic(kafka.topic(stage.source.name), key_serializer="raw", value_serializer="raw")
+
+    @app.agent(source, concurrency=1, name=f"newsflow.{label}")
+    async def process(stream):
+        async for event in stream.events():
+            message = event.message
+            await runner.handle(
+                Delivery(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value if message.value is not None else b"",
+                    headers={k: _header(v) for k, v in (message.headers or [])},
+                )
+            )
+
+    @app.timer(interval=settings.lag_interval_seconds, on_leader=False)
+    async def refresh_lag():
+        assigned = list(app.consumer.assignment())
+        if assigned:
+            highwaters = await app.consumer.highwaters(*assigned)
+            fallback = {(tp.topic, tp.partition): await app.consumer.position(tp) for tp in assigned}
+            runner.update_lag({(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}, fallback)
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(app_, revoked, **kwargs):  # noqa: ARG001
+        runner.forget(revoked_partitions=[(tp.topic, tp.partition) for tp in revoked])
+
+    return app, runner
+
+
+def _header(value: bytes | None) -> str:
+    return (value or b"").decode("utf-8", "replace")
+
+
+def run_service(stage: Stage, settings: StageSettings, kafka: KafkaSettings | None = None) -> None:
+    """Entry point of every ``python -m services.<name>``: serve metrics, run the faust worker until SIGTERM."""
+    kafka = kafka or KafkaSettings()
+    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    log.info("starting %s (pid %d): kafka=%s topics %s -> %s, metrics on %s:%d", stage.name.value, os.getpid(),
+             kafka.bootstrap_servers, kafka.topic(stage.source.name), kafka.topic(stage.sink.name),
+             settings.metrics_host, settings.metrics_port)
+    app, runner = build_app(stage, settings, kafka)
+    runner.metrics.serve(settings.metrics_port, settings.metrics_host)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
