@@ -94,7 +94,8 @@ class SqliteIndex:
             rows = self._search(query, limit)
         except sqlite3.OperationalError:
             # Not valid FTS5 syntax (quotes, colons, ...): search the words as plain terms instead.
-            rows = self._search(" ".join(f'"{w}"' for w in query.replace('"', " ").split()), limit)
+            words = query.replace('"', " ").split()
+            rows = self._search(" ".join(f'"{w}"' for w in words), limit) if words else []
         return [Hit(article_id=r[0], title=r[1], url=r[2], snippet=r[3], score=-r[4]) for r in rows]
 
     def _search(self, query: str, limit: int) -> list[tuple]:

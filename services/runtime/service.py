@@ -40,7 +40,7 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
     label = stage.name.value
     (settings.data_dir / label).mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"newsflow-{label}",
+        f"{kafka.topic_prefix}newsflow-{label}",  # the consumer group id
         **faust_broker_options(kafka),
         datadir=str(settings.data_dir / label),
         store="memory://",

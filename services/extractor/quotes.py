@@ -1,0 +1,189 @@
+"""Direct quotes and who said them.
+
+A quote is the text between “ and ”, « and », „ and “/”, or a pair of straight double quotes, on one line, of
+at least three words; its span is the text inside the marks. Nested quotes stay inside the outer one.
+
+The speaker comes from the dependency parse: the subject (``nsubj``) of a reporting verb (said, told, added,
+according to, ...) outside the quote, looked for first in the sentence(s) the quote is in, then in the sentence
+before, then in the one after; the verb nearest the quote wins. The subject is named as
+- the aggregated name of the PERSON/ORG it belongs to ("Mr. Ryabkov" -> "Sergei Ryabkov");
+- for "he"/"she", the last person mentioned before the quote;
+- else its noun phrase ("an NSC spokesperson"), at most twelve words;
+and the speaker is None when no reporting verb or subject is found. Sentences that were not parsed (see
+``nlp.py``) fall back to the nearest PERSON mention around the reporting verb.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from spacy.tokens import Doc, Span, Token
+
+from schemas.messages import Quote
+from services.extractor.entities import Aggregate, Mention
+
+_QUOTE = re.compile(r"“([^“”\n]+)”|«([^«»\n]+)»|„([^„“”\n]+)[“”]|\"([^\"\n]+)\"")
+_MIN_WORDS = 3
+_MAX_SPEAKER_TOKENS = 12
+REPORTING_VERBS = frozenset(
+    """say says said saying tell tells told telling add adds added adding state states stated note notes noted
+    explain explains explained write writes wrote insist insists insisted claim claims claimed argue argues argued
+    declare declares declared announce announces announced warn warns warned remark remarked reply replies replied
+    respond responded acknowledge acknowledged admit admits admitted comment commented confirm confirmed
+    suggest suggested ask asks asked recall recalls recalled continue continued conclude concluded caution cautioned
+    stress stressed emphasise emphasised emphasize emphasized tweet tweeted posted predict predicted vow vowed
+    promise promised concede conceded deny denied maintain maintained""".split()
+)
+_SUBJECTS = frozenset({"nsubj", "nsubjpass"})
+_PERSONAL_PRONOUNS = frozenset({"he", "she", "him", "her"})
+
+
+@dataclass(frozen=True)
+class _Raw:
+    start: int  # inside the marks
+    end: int
+    outer_start: int  # with the marks
+    outer_end: int
+
+
+def find_quotes(text: str) -> list[_Raw]:
+    out: list[_Raw] = []
+    for m in _QUOTE.finditer(text):
+        group = next(i for i in range(1, 5) if m.group(i) is not None)
+        start, end = m.span(group)
+        inner = text[start:end]
+        start += len(inner) - len(inner.lstrip())
+        end -= len(inner) - len(inner.rstrip())
+        if len(text[start:end].split()) >= _MIN_WORDS:
+            out.append(_Raw(start, end, m.start(), m.end()))
+    return out
+
+
+Parser = Callable[[Span], Doc]
+"""Gives the dependency parse of one sentence of the main doc, as a Doc of that sentence alone."""
+
+
+def quotes(text: str, doc: Doc | None, found: list[Mention], names: Aggregate,
+           parse: Parser | None = None) -> list[Quote]:
+    """The quotes in ``text``, with speakers when ``doc`` (tagged, with sentences) covers them."""
+    raw = find_quotes(text)
+    if doc is None:
+        return [Quote(text=text[q.start:q.end], start=q.start, end=q.end) for q in raw]
+    context = _Context(doc, found, names, [(q.outer_start, q.outer_end) for q in raw], parse)
+    out = []
+    for q in raw:
+        speaker = None
+        if q.outer_end <= len(doc.text):  # past spaCy's prefix: no parse, no speaker
+            speaker = context.speaker(q)
+        out.append(Quote(text=text[q.start:q.end], start=q.start, end=q.end, speaker=speaker))
+    return out
+
+
+class _Context:
+    def __init__(self, doc: Doc, found: list[Mention], names: Aggregate, inside: list[tuple[int, int]],
+                 parse: Parser | None):
+        self.doc = doc
+        self.sentences = list(doc.sents)
+        self.starts = [s.start_char for s in self.sentences]
+        self.breaks = [m.start() for m in re.finditer(r"\n", doc.text)]
+        self.people = [m for m in found if m.label == "PERSON"]
+        self.by_token = {i: m for m in found for i in range(m.start_token, m.end_token)}
+        self.names = names
+        self.inside = inside
+        self.parse = parse
+        self.parsed: dict[int, Doc] = {}
+
+    def paragraph(self, offset: int) -> int:
+        return bisect_right(self.breaks, offset)
+
+    def speaker(self, q: _Raw) -> str | None:
+        if not self.sentences:
+            return None
+        first = max(bisect_right(self.starts, q.outer_start) - 1, 0)
+        last = max(bisect_right(self.starts, max(q.outer_end - 1, q.outer_start)) - 1, first)
+        paragraph = self.paragraph(q.outer_start)
+        same = lambda i: 0 <= i < len(self.sentences) and self.paragraph(self.starts[i]) == paragraph  # noqa: E731
+        groups = [list(range(first, last + 1))]
+        groups += [[i] for i in (first - 1, first - 2) if same(i)]
+        groups += [[i] for i in (last + 1,) if same(i)]
+        before = first - 1
+        if (not same(before) and before >= 0 and self.sentences[before].text.rstrip().endswith(":")):
+            groups.append([before])  # He said:\n“...”
+        for group in groups:
+            verbs = [
+                (i, t) for i in group for t in self.sentences[i]
+                if _is_reporting(t) and not _in_any(t.idx, self.inside)
+            ]
+            verbs.sort(key=lambda it: min(abs(it[1].idx - q.outer_start), abs(it[1].idx - q.outer_end)))
+            for i, verb in verbs:
+                speaker = self.subject_of(i, verb, q)
+                if speaker:
+                    return speaker
+        return None
+
+    def sentence_doc(self, i: int) -> tuple[Doc, int]:
+        """The parsed sentence ``i`` and the main-doc index of its first token."""
+        sentence = self.sentences[i]
+        if self.parse is None or self.doc.has_annotation("DEP"):
+            return self.doc, 0
+        if i not in self.parsed:
+            self.parsed[i] = self.parse(sentence)
+        return self.parsed[i], sentence.start
+
+    def subject_of(self, i: int, verb: Token, q: _Raw) -> str | None:
+        sub, offset = self.sentence_doc(i)
+        v = sub[verb.i - offset]
+        if v.lower_ == "according":
+            to = sub[v.i + 1]
+            candidates = [c for c in to.children if c.dep_ == "pobj"] or list(sub[to.i + 1:to.i + 2])
+        else:
+            candidates = [c for c in v.children if c.dep_ in _SUBJECTS]
+        if not candidates:  # no parse, or no subject: a name right next to the verb
+            candidates = [
+                sub[j] for j in (v.i - 1, v.i + 1)
+                if 0 <= j < len(sub) and (m := self.by_token.get(j + offset)) is not None
+                and m.label in ("PERSON", "ORG")
+            ]
+        for subject in candidates:
+            main = self.doc[subject.i + offset]
+            if _in_any(main.idx, self.inside):
+                continue
+            mention = self.by_token.get(main.i)
+            if mention is not None and mention.label in ("PERSON", "ORG", "NORP", "GPE"):
+                return self.names.name_of(mention)
+            if subject.lower_ in _PERSONAL_PRONOUNS:
+                before = [m for m in self.people if m.end <= q.outer_start]
+                return self.names.name_of(before[-1]) if before else None
+            if subject.tag_ == "PRP":
+                return None
+            return _noun_phrase(subject, offset, self.doc, self.inside)
+        return None
+
+
+def _is_reporting(token: Token) -> bool:
+    word = token.lower_
+    if word == "according":
+        return token.i + 1 < len(token.doc) and token.doc[token.i + 1].lower_ == "to"
+    return word in REPORTING_VERBS and token.tag_.startswith("VB")
+
+
+def _in_any(offset: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start <= offset < end for start, end in spans)
+
+
+def _noun_phrase(head: Token, offset: int, doc: Doc, inside: list[tuple[int, int]]) -> str | None:
+    """The subject's words (main-doc text), or fewer of them when that is long or runs into a quote."""
+    start, end = head.left_edge.i, head.right_edge.i + 1
+    if end - start > _MAX_SPEAKER_TOKENS or any(_in_any(doc[j + offset].idx, inside) for j in range(start, end)):
+        start, end = head.left_edge.i, head.i + 1
+    sub = head.doc
+    while end > start and (sub[end - 1].is_punct or sub[end - 1].is_space):
+        end -= 1
+    while start < end and sub[start].is_punct:
+        start += 1
+    if end - start > _MAX_SPEAKER_TOKENS or start >= end:
+        start, end = head.i, head.i + 1
+    return " ".join(sub[start:end].text.split()) or None

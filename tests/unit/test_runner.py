@@ -1,0 +1,159 @@
+"""The stage runner's contract, without a broker: every delivery ends as one output or one dead letter."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import pytest
+
+from schemas.messages import DeadLetter, FetchedArticle, IngestRequest, Stage as StageName
+from schemas.topics import TOPICS
+from services.fetcher.logic import passthrough
+from services.runtime.errors import PermanentError, Reason, TransientError
+from services.runtime.metrics import stage_metrics
+from services.runtime.settings import KafkaSettings, StageSettings
+from services.runtime.stage import Delivery, Stage, StageRunner
+
+NOW = datetime(2026, 1, 5, 9, 30, tzinfo=timezone.utc)
+
+
+class Settings(StageSettings):
+    metrics_port: int = 0
+    web_port: int = 0
+    max_attempts: int = 3
+
+
+def make_runner(step, prefix=""):
+    sent: list[tuple[str, bytes, bytes, list]] = []
+    sleeps: list[float] = []
+
+    async def send(topic, key, value, headers):
+        sent.append((topic, key, value, headers))
+
+    async def sleep(seconds):
+        sleeps.append(seconds)
+
+    stage = Stage(StageName.fetcher, TOPICS.ingest, TOPICS.fetched, step)
+    runner = StageRunner(stage, Settings(), KafkaSettings(topic_prefix=prefix), stage_metrics("fetcher"), send, sleep=sleep)
+    return runner, sent, sleeps
+
+
+def delivery(value: bytes, offset: int = 7) -> Delivery:
+    return Delivery(topic="articles.ingest", partition=2, offset=offset, key=b"k1", value=value, headers={"h": "v"})
+
+
+def text_request(text="Some article text.") -> bytes:
+    return IngestRequest(article_id="a1", ingested_at=NOW, text=text).to_bytes()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def sample(runner, name, **labels):
+    return runner.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_a_good_message_is_produced_keyed_by_article_id_with_its_timing():
+    runner, sent, _ = make_runner(passthrough, prefix="p.")
+    out = run(runner.handle(delivery(text_request())))
+    assert isinstance(out, FetchedArticle)
+    [(topic, key, value, headers)] = sent
+    assert (topic, key) == ("p.articles.fetched", b"a1")
+    assert ("newsflow-schema", b"FetchedArticle/v1") in headers
+    produced = FetchedArticle.from_bytes(value)
+    assert produced.body == "Some article text." and produced.kind == "text"
+    assert [t.stage for t in produced.timings] == [StageName.fetcher]
+    assert sample(runner, "newsflow_messages_consumed_total", stage="fetcher", topic="articles.ingest") == 1
+    assert sample(runner, "newsflow_messages_produced_total", stage="fetcher", topic="articles.fetched") == 1
+    assert sample(runner, "newsflow_messages_in_progress", stage="fetcher") == 0
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (b"not json at all", "malformed_json"),
+        (b"\xff\xfe\x00garbage", "malformed_json"),
+        (b'{"article_id": "a1"}', "invalid_message"),  # fields missing
+        (b'{"article_id": "a1", "ingested_at": "2026-01-05T09:30:00Z"}', "invalid_message"),  # no body
+        (b'{"article_id": "a1", "ingested_at": "2026-01-05T09:30:00Z", "url": "ftp://x", "text": "t"}', "invalid_message"),
+        (b'[1, 2, 3]', "invalid_message"),
+    ],
+)
+def test_bad_input_is_dead_lettered_with_its_reason_and_original_bytes(value, reason):
+    runner, sent, _ = make_runner(passthrough)
+    letter = run(runner.handle(delivery(value)))
+    assert isinstance(letter, DeadLetter)
+    [(topic, key, raw, headers)] = sent
+    assert topic == "articles.dlq" and key == b"k1"
+    parsed = DeadLetter.from_bytes(raw)
+    assert parsed.value == value  # the original bytes, unchanged
+    assert parsed.reason == reason and parsed.stage == StageName.fetcher
+    assert (parsed.source_topic, parsed.partition, parsed.offset) == ("articles.ingest", 2, 7)
+    assert dict(headers)["newsflow-reason"] == reason.encode()
+    assert dict(headers)["newsflow-source"] == b"articles.ingest/2/7"
+    assert sample(runner, "newsflow_messages_dead_lettered_total", stage="fetcher", reason=reason) == 1
+
+
+def test_transient_failures_are_retried_with_backoff_then_succeed():
+    calls = []
+
+    async def flaky(request):
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientError("HTTP 503 from example.com")
+        return passthrough(request)
+
+    runner, sent, sleeps = make_runner(flaky)
+    out = run(runner.handle(delivery(text_request())))
+    assert isinstance(out, FetchedArticle) and len(calls) == 3
+    assert sleeps == [0.5, 1.0]
+    assert [t for t, *_ in sent] == ["articles.fetched"]
+    assert sample(runner, "newsflow_messages_retried_total", stage="fetcher", reason="http_unavailable") == 2
+
+
+def test_transient_failures_that_never_end_are_dead_lettered_after_max_attempts():
+    async def down(request):
+        raise TransientError("HTTP 503 from example.com")
+
+    runner, sent, sleeps = make_runner(down)
+    letter = run(runner.handle(delivery(text_request())))
+    assert isinstance(letter, DeadLetter) and letter.reason == "http_unavailable"
+    assert "after 3 attempts" in letter.detail and len(sleeps) == 2
+
+
+def test_a_permanent_error_from_the_step_is_dead_lettered():
+    def refuse(request):
+        raise PermanentError("HTTP 404 from example.com", Reason.http_status)
+
+    runner, sent, _ = make_runner(refuse)
+    letter = run(runner.handle(delivery(text_request())))
+    assert letter.reason == "http_status" and letter.detail == "HTTP 404 from example.com"
+
+
+def test_a_bug_in_a_step_dead_letters_the_message_and_the_runner_keeps_going():
+    def buggy(request):
+        raise ZeroDivisionError("division by zero")
+
+    runner, sent, _ = make_runner(buggy)
+    letter = run(runner.handle(delivery(text_request())))
+    assert letter.reason == "processing_error" and letter.error_class == "ZeroDivisionError"
+    # the next message still goes through the same runner
+    runner.stage = Stage(StageName.fetcher, TOPICS.ingest, TOPICS.fetched, passthrough)
+    assert isinstance(run(runner.handle(delivery(text_request(), offset=8))), FetchedArticle)
+
+
+def test_an_output_over_the_message_limit_is_dead_lettered():
+    runner, sent, _ = make_runner(passthrough)
+    runner.max_message_bytes = 1000
+    letter = run(runner.handle(delivery(text_request("x" * 5000))))
+    assert letter.reason == "message_too_large"
+
+
+def test_lag_is_high_watermark_minus_next_offset():
+    runner, _, _ = make_runner(passthrough)
+    run(runner.handle(delivery(text_request(), offset=41)))
+    runner.update_lag({("articles.ingest", 2): 50, ("articles.ingest", 3): 9}, {("articles.ingest", 3): 4})
+    assert sample(runner, "newsflow_consumer_lag", stage="fetcher", topic="articles.ingest", partition="2") == 8
+    assert sample(runner, "newsflow_consumer_lag", stage="fetcher", topic="articles.ingest", partition="3") == 5
