@@ -17,7 +17,8 @@ from services.runtime.clients import producer, schema_headers
 from services.runtime.settings import KafkaSettings
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-TEXT_SUFFIXES = {".txt", ".text", ".md"}
+TEXT_SUFFIXES = {".txt", ".text"}
+FOLDER_SUFFIXES = HTML_SUFFIXES | TEXT_SUFFIXES | {".jsonl"}  # what a folder contributes (not its README)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "push",
         help="push articles: files, folders, URLs, or JSONL on stdin",
         description="Each argument is a URL (http/https), a file (.html/.htm as HTML, .jsonl as one request per "
-        "line, anything else as text) or a folder (its files, recursively). With no argument or '-', JSONL is read "
+        "line, anything else as text) or a folder (its .txt, .html and .jsonl files, recursively). With no argument or '-', JSONL is read "
         "from stdin: one object per line with url, html or text, and optionally article_id, title, source, "
         "metadata. Prints '<article id>\\t<source>' per article pushed.",
     )
@@ -46,7 +47,7 @@ def requests_from(inputs: list[str], source: str | None, now: datetime) -> Itera
             continue
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES)
         elif path.is_file():
             files = [path]
         else:

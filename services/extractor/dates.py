@@ -8,9 +8,10 @@ Choices, in the order they are tried (``None`` when nothing applies):
 - decades ("the 1990s") and durations ("two years", "more than two years", "recent days") do not resolve;
   "two years ago", "last week", "yesterday" do (through dateparser);
 - anything else goes to dateparser (English, ``RELATIVE_BASE`` = reference, ``PREFER_DATES_FROM`` =
-  "current_period", first day of month when no day is named); a day and month without a year ("January 12")
-  then takes the year that puts it closest to the reference: on 2021-12-28, "January 12" is 2022-01-12 and
-  "December 25" is 2021-12-25.
+  "current_period", first day of month when no day is named), except for the common shapes ("January 12",
+  "12 January 2022", "Jan. 12", "January", "March 2022", "today", "yesterday") which are read directly (same
+  result, 100x faster). A month without a year ("January 12", "January") takes the year that puts it closest to
+  the reference: on 2021-12-28, "January 12" is 2022-01-12, "January" is 2022-01-01, "December 25" is 2021-12-25.
 """
 
 from __future__ import annotations
@@ -39,8 +40,21 @@ _RELATIVE = re.compile(r"\b(?:ago|last|next|this|past|previous|coming|earlier|la
                        re.I)
 _HAS_YEAR = re.compile(r"\b(?:1[5-9]\d\d|2[01]\d\d)\b|['’]\d\d\b")
 _MONTH = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?(?:\s|$|,)", re.I)
-_DAY_NUMBER = re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?\b")
 _PERIOD_START = {"early": 1, "mid": 7, "late": 10, "middle": 7, "end": 10, "second": 7}
+_MONTHS = {name: i + 1 for i, name in enumerate(
+    "january february march april may june july august september october november december".split())}
+_MONTHS.update({name[:3]: i for name, i in list(_MONTHS.items())} | {"sept": 9})
+_MONTH_NAME = r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|" \
+              r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_YEAR_PART = r"(?:,?\s+(?P<year>1[5-9]\d\d|2[01]\d\d))?"
+_CALENDAR = [  # the common shapes, resolved without dateparser (~5 ms a call here)
+    re.compile(rf"^(?:on\s+)?(?:the\s+)?{_MONTH_NAME}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?{_YEAR_PART}$", re.I),
+    re.compile(rf"^(?:on\s+)?(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+{_MONTH_NAME}{_YEAR_PART}$",
+               re.I),
+    re.compile(rf"^(?:in\s+)?(?:early\s+|mid-?\s*|late\s+)?{_MONTH_NAME}{_YEAR_PART}$", re.I),
+]
+_DAYS_AWAY = {"today": 0, "yesterday": -1, "tomorrow": 1, "tonight": 0, "this morning": 0, "this afternoon": 0,
+              "this evening": 0, "last night": -1}
 
 
 def resolve(text: str, reference: dt.datetime) -> dt.date | None:
@@ -56,6 +70,11 @@ def _resolve(phrase: str, today: dt.date, base: dt.datetime) -> dt.date | None:
         monday = today - dt.timedelta(days=today.weekday())
         shift = {"last": -7, "past": -7, "next": 7, "coming": 7}.get((m["rel"] or "").lower(), 0)
         return monday + dt.timedelta(days=_WEEKDAYS[m["day"].lower()] + shift)
+    if phrase.lower() in _DAYS_AWAY:
+        return today + dt.timedelta(days=_DAYS_AWAY[phrase.lower()])
+    for pattern in _CALENDAR:
+        if (m := pattern.match(phrase)) is not None:
+            return _calendar(m, today)
     if (m := _YEAR.match(phrase)) is not None:
         modifier = (m["mod"] or "").lower().split()
         month = next((_PERIOD_START[w] for w in modifier if w in _PERIOD_START), 1)
@@ -67,7 +86,7 @@ def _resolve(phrase: str, today: dt.date, base: dt.datetime) -> dt.date | None:
     parsed = _dateparser(phrase, base)
     if parsed is None:
         return None
-    if not _HAS_YEAR.search(phrase) and _MONTH.search(phrase) and _DAY_NUMBER.search(phrase):
+    if not _HAS_YEAR.search(phrase) and _MONTH.search(phrase):
         candidates = []
         for year in (parsed.year - 1, parsed.year, parsed.year + 1):
             try:
@@ -76,6 +95,20 @@ def _resolve(phrase: str, today: dt.date, base: dt.datetime) -> dt.date | None:
                 continue
         parsed = min(candidates, key=lambda d: abs(d - today))
     return parsed
+
+
+def _calendar(m: re.Match[str], today: dt.date) -> dt.date | None:
+    """A month (and day, and year) named; without a year, the year that puts it closest to ``today``."""
+    month = _MONTHS[m["month"].lower().rstrip(".")]
+    day = int(m.groupdict().get("day") or 1)
+    years = [int(m["year"])] if m["year"] else [today.year - 1, today.year, today.year + 1]
+    candidates = []
+    for year in years:
+        try:
+            candidates.append(dt.date(year, month, day))
+        except ValueError:  # 31 April, 29 February
+            continue
+    return min(candidates, key=lambda d: abs(d - today)) if candidates else None
 
 
 def _dateparser(phrase: str, base: dt.datetime) -> dt.date | None:

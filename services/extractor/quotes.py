@@ -4,13 +4,16 @@ A quote is the text between “ and ”, « and », „ and “/”, or a pair o
 at least three words; its span is the text inside the marks. Nested quotes stay inside the outer one.
 
 The speaker comes from the dependency parse: the subject (``nsubj``) of a reporting verb (said, told, added,
-according to, ...) outside the quote, looked for first in the sentence(s) the quote is in, then in the sentence
-before, then in the one after; the verb nearest the quote wins. The subject is named as
+according to, ...) outside any quote. Sentences are searched in this order, and within one the verb nearest the
+quote wins: the sentence(s) the quote is in; the two sentences before it and the one after it, within the same
+paragraph; the last sentence of the previous paragraph when it ends with a colon. The subject is named as
 - the aggregated name of the PERSON/ORG it belongs to ("Mr. Ryabkov" -> "Sergei Ryabkov");
 - for "he"/"she", the last person mentioned before the quote;
 - else its noun phrase ("an NSC spokesperson"), at most twelve words;
-and the speaker is None when no reporting verb or subject is found. Sentences that were not parsed (see
-``nlp.py``) fall back to the nearest PERSON mention around the reporting verb.
+and the speaker is None when no reporting verb with a subject is found ("we", "they", "it" give None too).
+
+Only the sentences holding a candidate reporting verb are parsed (``parse``, one sentence at a time, on the
+tok2vec features of the whole text): the parser is a third of spaCy's cost and most sentences need none of it.
 """
 
 from __future__ import annotations
@@ -62,17 +65,19 @@ def find_quotes(text: str) -> list[_Raw]:
     return out
 
 
-Parser = Callable[[Span], Doc]
-"""Gives the dependency parse of one sentence of the main doc, as a Doc of that sentence alone."""
+Parser = Callable[[list[Span]], list[Doc]]
+"""Gives the dependency parses of sentences of the main doc, each as a Doc of that sentence alone."""
 
 
 def quotes(text: str, doc: Doc | None, found: list[Mention], names: Aggregate,
            parse: Parser | None = None) -> list[Quote]:
     """The quotes in ``text``, with speakers when ``doc`` (tagged, with sentences) covers them."""
     raw = find_quotes(text)
-    if doc is None:
+    if doc is None or not raw:
         return [Quote(text=text[q.start:q.end], start=q.start, end=q.end) for q in raw]
     context = _Context(doc, found, names, [(q.outer_start, q.outer_end) for q in raw], parse)
+    context.parse_all([i for q in raw if q.outer_end <= len(doc.text) for group in context.groups(q) for i in group
+                       if context.verbs[i]])
     out = []
     for q in raw:
         speaker = None
@@ -95,13 +100,25 @@ class _Context:
         self.inside = inside
         self.parse = parse
         self.parsed: dict[int, Doc] = {}
+        self.verbs: list[list[Token]] = [
+            [t for t in sentence if _is_reporting(t) and not _in_any(t.idx, inside)] for sentence in self.sentences
+        ]
+
+    def parse_all(self, indices: list[int]) -> None:
+        """Parse these sentences in one batch (the parser's per-call overhead dominates on short sentences)."""
+        todo = sorted(set(indices) - set(self.parsed))
+        if self.parse is None or self.doc.has_annotation("DEP") or not todo:
+            return
+        for i, parsed in zip(todo, self.parse([self.sentences[i] for i in todo])):
+            self.parsed[i] = parsed
 
     def paragraph(self, offset: int) -> int:
         return bisect_right(self.breaks, offset)
 
-    def speaker(self, q: _Raw) -> str | None:
+    def groups(self, q: _Raw) -> list[list[int]]:
+        """Sentence indices where q's speaker may be named, in the order they are searched."""
         if not self.sentences:
-            return None
+            return []
         first = max(bisect_right(self.starts, q.outer_start) - 1, 0)
         last = max(bisect_right(self.starts, max(q.outer_end - 1, q.outer_start)) - 1, first)
         paragraph = self.paragraph(q.outer_start)
@@ -112,11 +129,11 @@ class _Context:
         before = first - 1
         if (not same(before) and before >= 0 and self.sentences[before].text.rstrip().endswith(":")):
             groups.append([before])  # He said:\n“...”
-        for group in groups:
-            verbs = [
-                (i, t) for i in group for t in self.sentences[i]
-                if _is_reporting(t) and not _in_any(t.idx, self.inside)
-            ]
+        return groups
+
+    def speaker(self, q: _Raw) -> str | None:
+        for group in self.groups(q):
+            verbs = [(i, t) for i in group for t in self.verbs[i]]
             verbs.sort(key=lambda it: min(abs(it[1].idx - q.outer_start), abs(it[1].idx - q.outer_end)))
             for i, verb in verbs:
                 speaker = self.subject_of(i, verb, q)
@@ -130,14 +147,14 @@ class _Context:
         if self.parse is None or self.doc.has_annotation("DEP"):
             return self.doc, 0
         if i not in self.parsed:
-            self.parsed[i] = self.parse(sentence)
+            self.parse_all([i])
         return self.parsed[i], sentence.start
 
     def subject_of(self, i: int, verb: Token, q: _Raw) -> str | None:
         sub, offset = self.sentence_doc(i)
         v = sub[verb.i - offset]
         if v.lower_ == "according":
-            to = sub[v.i + 1]
+            to = sub[v.i + 1] if v.i + 1 < len(sub) else v
             candidates = [c for c in to.children if c.dep_ == "pobj"] or list(sub[to.i + 1:to.i + 2])
         else:
             candidates = [c for c in v.children if c.dep_ in _SUBJECTS]

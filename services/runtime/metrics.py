@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from schemas.messages import BoilerplateCategory, EntityLabel
+from services.runtime.errors import Reason
 
 # Latency buckets (seconds) from 1 ms (a cleaned paragraph) to 2 min (a slow download plus NLP).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -106,6 +107,11 @@ def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> Stag
     )
     # Create every labelled child up front, so every series exists from the first scrape.
     m.processing.labels(stage)
+    for reason in Reason:
+        m.dead_lettered.labels(stage, reason.value)
+        for kind in ("permanent", "transient"):
+            m.failed.labels(stage, reason.value, kind)
+    m.retried.labels(stage, Reason.http_unavailable.value)
     m.in_progress.labels(stage)
     m.last_processed.labels(stage)
     for category in BoilerplateCategory:

@@ -100,6 +100,8 @@ class StageRunner:
         self.positions: dict[tuple[str, int], int] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{stage.name.value}-step")
         self._label = stage.name.value
+        metrics.consumed.labels(self._label, stage.source.name)
+        metrics.produced.labels(self._label, stage.sink.name)
 
     async def handle(self, delivery: Delivery) -> messages.Message | messages.DeadLetter:
         """Process one delivery to its end: an output produced, or a dead letter produced. Never raises

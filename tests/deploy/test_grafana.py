@@ -1,0 +1,108 @@
+"""deploy/grafana: provisioning, and the dashboard as code (deploy/grafana/dashboard.py -> JSON)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import yaml
+
+from deploy_helpers import (
+    DASHBOARD_JSON,
+    GRAFANA_DIR,
+    dashboard,
+    load_dashboard_module,
+    metric_names,
+    panels,
+    queries,
+    repeated_panels,
+    substitute,
+    tool,
+)
+from services.runtime.metrics import DOCS
+
+DATASOURCE_UID = "newsflow-prometheus"
+
+
+def test_checked_in_dashboard_json_is_what_the_generator_writes():
+    module = load_dashboard_module()
+    assert DASHBOARD_JSON.read_text() == module.render(), (
+        "deploy/grafana/dashboards/newsflow-pipeline.json is stale: run python deploy/grafana/dashboard.py"
+    )
+    assert module.main(["--check"]) == 0
+
+
+def test_generator_check_fails_on_a_stale_file(tmp_path):
+    stale = tmp_path / "board.json"
+    stale.write_text(DASHBOARD_JSON.read_text().replace("newsflow pipeline", "old title"))
+    assert load_dashboard_module().main(["--check", "--output", str(stale)]) == 1
+
+
+def test_dashboard_identity_and_variables():
+    board = dashboard()
+    assert (board["uid"], board["title"]) == ("newsflow-pipeline", "newsflow pipeline")
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert set(variables) == {"job", "instance"}
+    assert variables["job"]["query"]["query"] == "label_values(up, job)"
+    assert variables["instance"]["query"]["query"] == 'label_values(up{job=~"$job"}, instance)'
+    for v in variables.values():
+        assert v["datasource"]["uid"] == DATASOURCE_UID and v["includeAll"] and v["multi"]
+
+
+def test_every_panel_uses_the_fixed_datasource_and_filters_by_job_and_instance():
+    board = dashboard()
+    assert queries(board)
+    for panel, target in queries(board):
+        assert panel["datasource"]["uid"] == target["datasource"]["uid"] == DATASOURCE_UID, panel["title"]
+        selectors = re.findall(r"\b(\w+)\{([^}]*)\}", target["expr"])
+        assert selectors, panel["title"]
+        for name, matchers in selectors:
+            assert 'job=~"$job"' in matchers and 'instance=~"$instance"' in matchers, (panel["title"], name)
+
+
+def test_dashboard_uses_only_metrics_that_metrics_py_exports():
+    exported = set(DOCS) | {f"{name}_bucket" for name in DOCS}
+    for panel, target in queries(dashboard()):
+        assert metric_names(target["expr"]) <= exported, panel["title"]
+
+
+def test_dashboard_has_the_per_stage_and_pipeline_panels():
+    board = dashboard()
+    titles = {p["title"] for p in panels(board)}
+    assert {
+        "Messages per second", "Processing time", "Consumer lag", "In progress",  # per stage
+        "End-to-end latency", "Articles enriched per minute", "Boilerplate removed by category",
+        "Entities extracted by type",  # whole pipeline
+    } <= titles
+    per_stage = {p["title"] for p in panels(board) if p["id"] in repeated_panels(board)}
+    assert {"Messages per second", "Processing time", "Consumer lag", "In progress"} <= per_stage
+    legends = {(p["title"], t["legendFormat"]) for p, t in queries(board)}
+    for title in ("Processing time", "End-to-end latency"):
+        assert {(title, q) for q in ("p50", "p95", "p99")} <= legends
+    assert {("Messages per second", x) for x in ("in", "out", "dead-lettered")} <= legends
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_panel_query_is_valid_promql(tmp_path):
+    """promtool parses each query (variables substituted) as a recording rule."""
+    rules = [{"record": f"panel_{i}", "expr": substitute(t["expr"])} for i, (_, t) in enumerate(queries(dashboard()))]
+    path = tmp_path / "panels.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
+    result = subprocess.run([tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_datasource_provisioning_has_the_fixed_uid():
+    config = yaml.safe_load((GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    (source,) = config["datasources"]
+    assert (source["uid"], source["type"], source["access"]) == (DATASOURCE_UID, "prometheus", "proxy")
+    assert source["url"] == "${NEWSFLOW_PROMETHEUS_URL}"
+
+
+def test_dashboard_provider_loads_files_and_forbids_ui_changes():
+    config = yaml.safe_load((GRAFANA_DIR / "provisioning" / "dashboards" / "newsflow.yml").read_text())
+    (provider,) = config["providers"]
+    assert provider["type"] == "file"
+    assert provider["allowUiUpdates"] is False and provider["disableDeletion"] is True
+    assert provider["options"]["path"] == "${NEWSFLOW_GRAFANA_DASHBOARDS}"

@@ -1,0 +1,274 @@
+"""End to end, observed: a REAL Prometheus (the project's deploy/prometheus config and alert rules) scrapes the
+four services of the ``pipeline`` fixture while articles go through; then every dashboard panel's query and
+every alert rule is evaluated through Prometheus's HTTP API.
+
+How queries are checked:
+- Dashboard panels: Grafana's variables are substituted ($job, $instance -> ``.*``; $__rate_interval -> 1m;
+  $__range -> 5m). Panels of the repeated "Stage: $job" row are evaluated once per stage ($job -> that
+  stage), as Grafana draws them. Every query must succeed and return at least one series.
+- Alert rules: a healthy pipeline makes every condition return nothing, so each rule's *operands* are
+  evaluated instead (deploy_helpers.condition_operands: split at and/or/unless, threshold comparisons
+  removed), e.g. ConsumerStalled gives ``sum by (stage) (newsflow_consumer_lag)`` and
+  ``sum by (stage) (increase(newsflow_messages_consumed_total[5m]))``. Each must return a series. A
+  subquery's resolution is lowered to 1s (``[10m:30s]`` -> ``[10m:1s]``) because this Prometheus is
+  seconds old. Prometheus itself must also report every rule as evaluated without error (/api/v1/rules).
+- One malformed message is pushed with the articles, so the dead-letter and failure counters have series.
+
+Prometheus: the Debian package's binary (deploy/prometheus/install.sh), on a free port of 127.0.0.1, its TSDB
+in a temp folder, scrape and rule evaluation every 1s; the fixture stops it at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from deploy_helpers import (
+    PROMETHEUS_DIR,
+    STAGES,
+    alert_rules,
+    condition_operands,
+    dashboard,
+    queries,
+    repeated_panels,
+    substitute,
+    tool,
+)
+
+SCRAPE_INTERVAL = "1s"
+TIMEOUT = httpx.Timeout(10.0)
+ARTICLES = [
+    "Port strike halts container traffic in Rotterdam\n\n"
+    "Dockworkers at the Port of Rotterdam walked out on Tuesday, the FNV union said, halting container "
+    "traffic at Europe's largest port. Maersk and Hapag-Lloyd diverted ships to Antwerp and Hamburg.\n\n"
+    "Subscribe to our newsletter for the latest shipping news.\n\nShare on Facebook",
+    "US, Russia set schedule for Ukraine talks in January\n\n"
+    "Deputy Russian Foreign Minister Sergei Ryabkov said he expects talks in Geneva to focus on security "
+    "proposals, the TASS news agency reported on Monday.\n\nsubscribe to mint newspaper",
+    "Storm hits coast of Brittany\n\n"
+    "A storm with winds of 120 km/h hit the coast of Brittany on Monday, the French weather service "
+    "Meteo-France said, cutting power to 40,000 homes. Rescue teams were deployed in Brest and Quimper.\n\n"
+    "Copyright 2026 Example News. All rights reserved.",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def metrics_ports(pipeline) -> dict[str, int]:
+    """stage -> metrics port of the running pipeline (tests/harness.py's Pipeline)."""
+    ports = getattr(pipeline, "metrics_ports", None)
+    return dict(ports) if ports else {stage: s.metrics_port for stage, s in pipeline.services.items()}
+
+
+@dataclass
+class Prometheus:
+    url: str
+    process: subprocess.Popen
+    log: Path
+    client: httpx.Client
+
+    def api(self, path: str, **params) -> dict:
+        response = self.client.get(f"{self.url}/api/v1/{path}", params=params)
+        body = response.json()
+        if response.status_code != 200 or body.get("status") != "success":
+            raise AssertionError(f"{path} {params}: HTTP {response.status_code}: {body.get('error', body)}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        return self.api("query", query=expr)["result"]
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+def write_config(workdir: Path, ports: dict[str, int]) -> Path:
+    """The project's prometheus.yml and alerts.yml, with the test's targets and a 1s scrape interval."""
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config["global"].update(scrape_interval=SCRAPE_INTERVAL, scrape_timeout=SCRAPE_INTERVAL,
+                            evaluation_interval=SCRAPE_INTERVAL)
+    (workdir / "targets").mkdir()
+    for job in config["scrape_configs"]:
+        name = job["job_name"]
+        (target_file,) = job["file_sd_configs"][0]["files"]
+        (workdir / target_file).write_text(yaml.safe_dump([{"targets": [f"127.0.0.1:{ports[name]}"]}]))
+    shutil.copy(PROMETHEUS_DIR / "alerts.yml", workdir / "alerts.yml")
+    path = workdir / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def prometheus(pipeline, tmp_path_factory):
+    binary = tool("prometheus")
+    workdir = tmp_path_factory.mktemp("prometheus")
+    config = write_config(workdir, metrics_ports(pipeline))
+    port = free_port()
+    log = workdir / "prometheus.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True,
+        )
+    client = httpx.Client(timeout=TIMEOUT)
+    prom = Prometheus(f"http://127.0.0.1:{port}", process, log, client)
+
+    def ready():
+        if process.poll() is not None:
+            raise AssertionError(f"prometheus exited with {process.returncode}:\n{prom.logs()}")
+        try:
+            return client.get(f"{prom.url}/-/ready").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(ready, 60, "prometheus to be ready")
+        yield prom
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _values(result: list[dict], label: str) -> dict[str, float]:
+    return {r["metric"].get(label, ""): float(r["value"][1]) for r in result}
+
+
+@pytest.fixture(scope="module")
+def observed(pipeline, prometheus):
+    """Articles pushed through the pipeline (plus one malformed message), and Prometheus caught up on them."""
+    ids = pipeline.push_texts(ARTICLES)
+    pipeline.push_raw([b"{not json: observability test"], key=f"observability-{uuid.uuid4().hex[:8]}".encode())
+    pipeline.wait_enriched(ids, timeout=240)
+
+    # Every target scraped and up.
+    wait_until(lambda: _values(prometheus.query("up"), "job") == {s: 1.0 for s in STAGES}, 60,
+               "every job to be up in prometheus")
+    # Prometheus has seen at least what every stage's endpoint says now (counters only grow), the lag
+    # gauges, and the malformed message's dead letter.
+    ports = metrics_ports(pipeline)
+    produced_now = {}
+    for stage in STAGES:
+        text = httpx.get(f"http://127.0.0.1:{ports[stage]}/metrics", timeout=TIMEOUT).text
+        produced_now[stage] = sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith("newsflow_messages_produced_total{")
+        )
+
+    def caught_up():
+        seen = _values(prometheus.query("sum by (stage) (newsflow_messages_produced_total)"), "stage")
+        lag = _values(prometheus.query("sum by (stage) (newsflow_consumer_lag)"), "stage")
+        dead = prometheus.query("newsflow_messages_dead_lettered_total")
+        return (all(seen.get(s, -1) >= produced_now[s] for s in STAGES) and set(STAGES) <= set(lag) and dead)
+
+    wait_until(caught_up, 60, "prometheus to scrape the processed articles, the lag gauges and a dead letter")
+    return ids
+
+
+def test_targets_are_the_four_jobs_and_healthy(prometheus, observed):
+    targets = prometheus.api("targets", state="active")["activeTargets"]
+    assert sorted(t["labels"]["job"] for t in targets) == sorted(STAGES)
+    assert all(t["health"] == "up" for t in targets), [(t["labels"], t["lastError"]) for t in targets]
+
+
+def test_template_variables_find_jobs_and_instances(prometheus, observed):
+    """Grafana's label_values(up, job) and label_values(up{job=~"$job"}, instance)."""
+    jobs = prometheus.api("label/job/values", **{"match[]": "up"})
+    assert set(STAGES) <= set(jobs)
+    instances = prometheus.api("label/instance/values", **{"match[]": 'up{job=~".*"}'})
+    assert len(instances) >= len(STAGES)
+
+
+def test_every_dashboard_query_returns_series(prometheus, observed):
+    board = dashboard()
+    repeated = repeated_panels(board)
+    failures = []
+    for panel, target in queries(board):
+        jobs = STAGES if panel["id"] in repeated else (".*",)
+        for job in jobs:
+            expr = substitute(target["expr"], {"$job": job})
+            try:
+                result = prometheus.query(expr)
+            except AssertionError as exc:
+                failures.append(f"{panel['title']} [{target['refId']}] job={job}: error {exc}")
+                continue
+            if not result:
+                failures.append(f"{panel['title']} [{target['refId']}] job={job}: no series for {expr}")
+    assert not failures, "\n".join(failures)
+
+
+def test_pipeline_panels_show_the_articles(prometheus, observed):
+    """Beyond "has a series": the whole-pipeline panels show what just went through."""
+    enriched = prometheus.query('sum(rate(newsflow_messages_produced_total{stage="indexer"}[1m])) * 60')
+    assert float(enriched[0]["value"][1]) > 0
+    (p99,) = prometheus.query(
+        "histogram_quantile(0.99, sum by (le) (rate(newsflow_end_to_end_latency_seconds_bucket[1m])))"
+    )
+    assert math.isfinite(float(p99["value"][1])) and float(p99["value"][1]) > 0
+    entities = _values(prometheus.query("sum by (label) (newsflow_entities_extracted_total)"), "label")
+    assert sum(entities.values()) > 0, entities
+
+
+def _live(expr: str) -> str:
+    """A subquery at 1s resolution: this Prometheus holds seconds of data, not 30s steps of it."""
+    return re.sub(r"\[(\d+[smhd]):\d+[smhd]?\]", r"[\1:1s]", expr)
+
+
+def test_every_alert_rule_evaluates_on_existing_series(prometheus, observed):
+    failures = []
+    for rule in alert_rules():
+        for operand in condition_operands(rule["expr"]):
+            expr = _live(operand)
+            try:
+                result = prometheus.query(expr)
+            except AssertionError as exc:
+                failures.append(f"{rule['alert']}: error {exc}")
+                continue
+            if not result:
+                failures.append(f"{rule['alert']}: no series for {expr}")
+    assert not failures, "\n".join(failures)
+
+
+def test_prometheus_evaluates_every_alert_rule_without_error(prometheus, observed):
+    names = {rule["alert"] for rule in alert_rules()}
+
+    def evaluated():
+        groups = prometheus.api("rules", type="alert")["groups"]
+        rules = {r["name"]: r for g in groups for r in g["rules"]}
+        done = set(rules) == names and all(not r["lastEvaluation"].startswith("0001") for r in rules.values())
+        return rules if done else None
+
+    rules = wait_until(evaluated, 30, "every alert rule to be evaluated")
+    assert all(r["health"] == "ok" for r in rules.values()), {n: r.get("lastError") for n, r in rules.items()}
+    firing = [a["labels"] for r in rules.values() for a in r.get("alerts", []) if a["state"] == "firing"]
+    assert not firing, firing
