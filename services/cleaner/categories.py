@@ -17,6 +17,7 @@ import re
 from schemas.messages import BoilerplateCategory as Cat
 
 _I = re.IGNORECASE | re.UNICODE
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
 
 # Order matters: the first category whose pattern matches names the line.
 STRONG: tuple[tuple[Cat, re.Pattern[str]], ...] = tuple(
@@ -78,6 +79,8 @@ CATEGORY_INDEX = {cat: i for i, cat in enumerate(Cat)}
 
 
 def strong_category(line: str) -> Cat | None:
+    if not may_match([w.lower() for w in _WORD_RE.findall(line)], line):
+        return None
     for cat, pattern in STRONG:
         if pattern.search(line):
             return cat
@@ -85,6 +88,8 @@ def strong_category(line: str) -> Cat | None:
 
 
 def weak_categories(line: str) -> list[Cat]:
+    if not may_match([w.lower() for w in _WORD_RE.findall(line)], line):
+        return []
     return [cat for cat, pattern in WEAK if pattern.search(line)]
 
 
@@ -99,3 +104,19 @@ def categorise(line: str, n_words: int, in_list: bool) -> Cat:
     if in_list and n_words <= 6:
         return Cat.navigation
     return Cat.other
+
+
+# First four letters of every word some pattern above needs: a line with none of them (and no ©) cannot match,
+# so the regexes only run on the few lines that might (keep this in step with the patterns).
+TRIGGER_PREFIXES = frozenset(
+    "publ agen auto synd edit wire only feed cook cons gdpr subs than sign ente vali emai mail news inbo neve stay "
+    "assi susc abon jetz iscr regi app apps down get inst try goog baix desc mobi shar foll clic face twit comp part "
+    "teil cond twee what link pint redd tele flip yout prin rss like join read also see you more rela reco most tren "
+    "top late leia lee lire mehr legg stor next adve spon ad ads anún anze pubb paid adch choi prom all righ c copy "
+    "term priv todo tous alle tutt poli disc rese leav post add view show load comm repl conv skip menu home sear "
+    "log logi logo prev back clos togg main cont abou care site sect".split()
+)
+
+
+def may_match(lower_words: list[str], text: str) -> bool:
+    return "©" in text or any(w[:4] in TRIGGER_PREFIXES for w in lower_words)

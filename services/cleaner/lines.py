@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.cleaner.categories import STRONG, WEAK
+from services.cleaner.categories import STRONG, WEAK, may_match
 
 MODEL_PATH = Path(__file__).with_name("model") / "lines.json"
 WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -127,9 +127,8 @@ def _best_region(gain: np.ndarray) -> tuple[int, int]:
 
 def features(lines: list[Line], stopwords: frozenset[str], title: str | None = None) -> np.ndarray:
     n = len(lines)
-    x = np.zeros((n, N_FEATURES), dtype=np.float64)
     if n == 0:
-        return x
+        return np.zeros((0, N_FEATURES))
     title_words = {w.lower() for w in WORD_RE.findall(title or lines[0].text)}
     counts: dict[str, int] = {}
     for line in lines:
@@ -138,41 +137,42 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
     for line in lines:
         block_sizes[line.block] = block_sizes.get(line.block, 0) + 1
     n_strong, n_weak = len(STRONG), len(WEAK)
-    words_arr = np.zeros(n)
-    chars_arr = np.zeros(n)
+    rows: list[list[float]] = []
+    words_list: list[int] = []
+    chars_list: list[int] = []
     prev_block, pos_in_block = -1, 0
+    log1p = math.log1p
+    zeros = [0.0] * N_FEATURES
     for i, line in enumerate(lines):
         text = line.text
         words = WORD_RE.findall(text)
-        nw = len(words)
+        lower = [w.lower() for w in words]
+        nw = len(words) or 1
         nc = len(text)
-        stops = sum(1 for w in words if w.lower() in stopwords)
-        upper = sum(1 for w in words if w[0].isupper())
-        digits = sum(1 for w in words if w.isdigit())
-        row = x[i]
-        row[0] = math.log1p(nw)
-        row[1] = math.log1p(nc)
-        row[2] = nc / nw if nw else nc
-        row[3] = stops / nw if nw else 0.0
-        row[4] = math.log1p(stops)
+        stops = sum(w in stopwords for w in lower)
+        row = zeros.copy()
+        row[0] = log1p(len(words))
+        row[1] = log1p(nc)
+        row[2] = nc / nw
+        row[3] = stops / nw
+        row[4] = log1p(stops)
         row[5] = text[-1] in END_PUNCT
         row[6] = not (text[0].isalnum() or text[0] in "\"'“‘«(¿¡")
-        row[7] = len(SENT_PUNCT_RE.findall(text)) / nw if nw else 0.0
-        row[8] = upper / nw if nw else 0.0
+        row[7] = len(SENT_PUNCT_RE.findall(text)) / nw
+        row[8] = sum(w[0].isupper() for w in words) / nw
         row[9] = text[0].isupper()
-        row[10] = digits / nw if nw else 0.0
-        row[11] = sum(text.count(c) for c in "|»›·•/") / (nw or 1)
+        row[10] = sum(w.isdigit() for w in words) / nw
+        row[11] = sum(text.count(c) for c in "|»›·•/") / nw
         row[12] = "http" in text or "www." in text or ".com" in text
-        k = 13
-        if nw <= 40:
+        if nw <= 40 and may_match(lower, text):
             m = STRONG_RE.search(text)
             if m:
-                row[k] = 1.0
-                row[k + 2 + int(m.lastgroup[1:])] = 1.0
+                row[13] = 1.0
+                row[15 + int(m.lastgroup[1:])] = 1.0
             for wm in WEAK_RE.finditer(text):
-                row[k + 1] += 1
-                row[k + 2 + n_strong + int(wm.lastgroup[1:])] = 1.0
-        k += 2 + n_strong + n_weak
+                row[14] += 1
+                row[15 + n_strong + int(wm.lastgroup[1:])] = 1.0
+        k = 15 + n_strong + n_weak
         row[k] = i / n
         row[k + 3] = block_sizes[line.block]
         if line.block != prev_block:
@@ -181,10 +181,14 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
             pos_in_block += 1
         row[k + 4] = pos_in_block
         row[k + 5] = math.log(counts[text])
-        row[k + 6] = len({w.lower() for w in words} & title_words) / (len(title_words) or 1)
+        row[k + 6] = len(title_words.intersection(lower)) / (len(title_words) or 1)
         row[k + 7] = i == 0
-        words_arr[i] = nw
-        chars_arr[i] = nc
+        rows.append(row)
+        words_list.append(len(words))
+        chars_list.append(nc)
+    x = np.array(rows, dtype=np.float64)
+    words_arr = np.array(words_list, dtype=np.float64)
+    chars_arr = np.array(chars_list, dtype=np.float64)
     k = 13 + 2 + n_strong + n_weak
     cum_chars = np.cumsum(chars_arr)
     x[:, k + 1] = (cum_chars - chars_arr) / max(cum_chars[-1], 1.0)

@@ -8,7 +8,7 @@ Choices, in the order they are tried (``None`` when nothing applies):
 - decades ("the 1990s") and durations ("two years", "more than two years", "recent days") do not resolve;
   "two years ago", "last week", "yesterday" do (through dateparser);
 - anything else goes to dateparser (English, ``RELATIVE_BASE`` = reference, ``PREFER_DATES_FROM`` =
-  "current_period", first day of month when no day is named), except for the common shapes ("January 12",
+  "current_period"), except for the common shapes ("January 12",
   "12 January 2022", "Jan. 12", "January", "March 2022", "today", "yesterday") which are read directly (same
   result, 100x faster). A month without a year ("January 12", "January") takes the year that puts it closest to
   the reference: on 2021-12-28, "January 12" is 2022-01-12, "January" is 2022-01-01, "December 25" is 2021-12-25.
@@ -115,7 +115,6 @@ def _dateparser(phrase: str, base: dt.datetime) -> dt.date | None:
     settings = {
         "RELATIVE_BASE": base,
         "PREFER_DATES_FROM": "current_period",
-        "PREFER_DAY_OF_MONTH": "first",
         "RETURN_AS_TIMEZONE_AWARE": False,
         "STRICT_PARSING": False,
     }

@@ -75,14 +75,13 @@ def quotes(text: str, doc: Doc | None, found: list[Mention], names: Aggregate,
     raw = find_quotes(text)
     if doc is None or not raw:
         return [Quote(text=text[q.start:q.end], start=q.start, end=q.end) for q in raw]
+    covered = len(doc.text)  # spaCy may have seen only a prefix: no speakers past it
     context = _Context(doc, found, names, [(q.outer_start, q.outer_end) for q in raw], parse)
-    context.parse_all([i for q in raw if q.outer_end <= len(doc.text) for group in context.groups(q) for i in group
+    context.parse_all([i for q in raw if q.outer_end <= covered for group in context.groups(q) for i in group
                        if context.verbs[i]])
     out = []
     for q in raw:
-        speaker = None
-        if q.outer_end <= len(doc.text):  # past spaCy's prefix: no parse, no speaker
-            speaker = context.speaker(q)
+        speaker = context.speaker(q) if q.outer_end <= covered else None
         out.append(Quote(text=text[q.start:q.end], start=q.start, end=q.end, speaker=speaker))
     return out
 
