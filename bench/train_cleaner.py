@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         if not lines:
             continue
         y, w = label_lines(lines, page.truth)
-        xs.append(L.features(lines, stopset))
+        xs.append(L.features(lines, stopset)[:, : L.N_FEATURES])
         ys.append(y)
         ws.append(w)
         groups.append(np.full(len(lines), g))

@@ -78,19 +78,68 @@ WEAK: tuple[tuple[Cat, re.Pattern[str]], ...] = tuple(
 CATEGORY_INDEX = {cat: i for i, cat in enumerate(Cat)}
 
 
+# First four letters of the words each category's patterns need (a line with none of them cannot match, so the
+# regexes only run on the few lines that might; keep these in step with the patterns above).
+_STRONG_PREFIXES = {
+    Cat.feed_notice: "publ agen auto synd edit wire only feed news",
+    Cat.cookie_consent: "cook cons",
+    Cat.newsletter: "subs than sign ente vali emai mail news inbo neve stay assi susc abon jetz iscr",
+    Cat.app_promotion: "app goog",
+    Cat.share_social: "shar foll clic like join comp part teil cond",
+    Cat.related_links: "read also see you more rela reco most tren top late leia lee lire mehr legg",
+    Cat.advertising: "adve spon ad anún publ anze pubb paid adch choi",
+    Cat.legal: "all c copy term priv todo tous alle tutt",
+    Cat.comments: "comm join disc conv",
+    Cat.navigation: "skip menu home sear sign log logi logo next prev back clos togg main",
+}
+_WEAK_PREFIXES = {
+    Cat.feed_notice: "feed wire agen synd",
+    Cat.cookie_consent: "cook cons gdpr",
+    Cat.newsletter: "news subs emai mail sign inbo regi",
+    Cat.app_promotion: "app apps down mobi",
+    Cat.share_social: "shar twee face twit what link pint redd inst tele flip yout prin rss",
+    Cat.related_links: "rela reco read more popu tren late stor next",
+    Cat.advertising: "adve spon prom ad ads",
+    Cat.legal: "copy righ priv term poli disc rese",
+    Cat.comments: "comm repl disc",
+    Cat.navigation: "home menu sear logi sign cont abou care site sect",
+}
+STRONG_PREFIXES = tuple(frozenset(_STRONG_PREFIXES[cat].split()) for cat, _ in STRONG)
+WEAK_PREFIXES = tuple(frozenset(_WEAK_PREFIXES[cat].split()) for cat, _ in WEAK)
+TRIGGER_PREFIXES = frozenset().union(*STRONG_PREFIXES, *WEAK_PREFIXES)
+
+
+def prefixes_of(text: str) -> set[str]:
+    prefixes = {w.lower()[:4] for w in _WORD_RE.findall(text)}
+    if "©" in text:
+        prefixes.add("c")
+    return prefixes
+
+
+def strong_index(prefixes: set[str], text: str) -> int:
+    """Index in STRONG of the first strong pattern the line matches, or -1."""
+    if TRIGGER_PREFIXES.isdisjoint(prefixes):
+        return -1
+    for i, (_, pattern) in enumerate(STRONG):
+        if not STRONG_PREFIXES[i].isdisjoint(prefixes) and pattern.search(text):
+            return i
+    return -1
+
+
+def weak_indexes(prefixes: set[str], text: str) -> list[int]:
+    if TRIGGER_PREFIXES.isdisjoint(prefixes):
+        return []
+    return [i for i, (_, pattern) in enumerate(WEAK) if not WEAK_PREFIXES[i].isdisjoint(prefixes)
+            and pattern.search(text)]
+
+
 def strong_category(line: str) -> Cat | None:
-    if not may_match([w.lower() for w in _WORD_RE.findall(line)], line):
-        return None
-    for cat, pattern in STRONG:
-        if pattern.search(line):
-            return cat
-    return None
+    i = strong_index(prefixes_of(line), line)
+    return STRONG[i][0] if i >= 0 else None
 
 
 def weak_categories(line: str) -> list[Cat]:
-    if not may_match([w.lower() for w in _WORD_RE.findall(line)], line):
-        return []
-    return [cat for cat, pattern in WEAK if pattern.search(line)]
+    return [WEAK[i][0] for i in weak_indexes(prefixes_of(line), line)]
 
 
 def categorise(line: str, n_words: int, in_list: bool) -> Cat:
@@ -104,19 +153,3 @@ def categorise(line: str, n_words: int, in_list: bool) -> Cat:
     if in_list and n_words <= 6:
         return Cat.navigation
     return Cat.other
-
-
-# First four letters of every word some pattern above needs: a line with none of them (and no ©) cannot match,
-# so the regexes only run on the few lines that might (keep this in step with the patterns).
-TRIGGER_PREFIXES = frozenset(
-    "publ agen auto synd edit wire only feed cook cons gdpr subs than sign ente vali emai mail news inbo neve stay "
-    "assi susc abon jetz iscr regi app apps down get inst try goog baix desc mobi shar foll clic face twit comp part "
-    "teil cond twee what link pint redd tele flip yout prin rss like join read also see you more rela reco most tren "
-    "top late leia lee lire mehr legg stor next adve spon ad ads anún anze pubb paid adch choi prom all righ c copy "
-    "term priv todo tous alle tutt poli disc rese leav post add view show load comm repl conv skip menu home sear "
-    "log logi logo prev back clos togg main cont abou care site sect".split()
-)
-
-
-def may_match(lower_words: list[str], text: str) -> bool:
-    return "©" in text or any(w[:4] in TRIGGER_PREFIXES for w in lower_words)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from schemas.messages import BoilerplateCategory
 from services.cleaner import lines as L
-from services.cleaner.categories import categorise, strong_category
+from services.cleaner.categories import categorise
 
 log = logging.getLogger("newsflow.cleaner")
 
@@ -48,19 +48,22 @@ def _join(kept: list[L.Line]) -> str:
 def classify_lines(lines: list[L.Line], title: str | None = None) -> tuple[list[bool], Counter]:
     """Keep/drop decision for every line, and the categories of the dropped ones."""
     model = L.load_model()
-    if model is None or not lines:
-        keep = [True] * len(lines)
+    if not lines:
+        return [], Counter()
+    stopwords = model["stopwords"] if model else frozenset()
+    x = L.features(lines, stopwords, title)
+    if model is None:
+        keep = (x[:, L.SENTENCE_LIKE] > 0).tolist()
     else:
-        x = L.features(lines, model["stopwords"], title)
         keep = (L.score_lines(x, model) >= model["threshold"]).tolist()
     removed: Counter = Counter()
     block_sizes = Counter(line.block for line in lines)
     for i, line in enumerate(lines):
-        n_words = len(L.WORD_RE.findall(line.text))
-        if keep[i] and n_words <= MAX_STRONG_WORDS and strong_category(line.text) is not None:
+        row = x[i]
+        if keep[i] and row[L.STRONG_ANY] and row[L.N_WORDS] <= MAX_STRONG_WORDS:
             keep[i] = False
         if not keep[i]:
-            removed[categorise(line.text, n_words, block_sizes[line.block] > 2)] += 1
+            removed[L.category_of(row, block_sizes[line.block] > 2)] += 1
     return keep, removed
 
 
@@ -82,8 +85,7 @@ def _clean_text(text: str) -> Cleaned:
     title = lines[0].text if lines and not keep[0] and len(lines[0].text) <= 300 else None
     if title is not None and removed:
         # The headline line is not boilerplate: don't count it as removed.
-        cat = categorise(title, len(L.WORD_RE.findall(title)), False)
-        removed[cat] -= 1
+        removed[categorise(title, len(L.WORD_RE.findall(title)), False)] -= 1
     return Cleaned(text=_join(kept), title=title, removed={c: n for c, n in removed.items() if n > 0})
 
 

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from services.cleaner.categories import STRONG, WEAK, may_match
+from schemas.messages import BoilerplateCategory as Cat
+from services.cleaner.categories import STRONG, TRIGGER_PREFIXES, WEAK, strong_index, weak_indexes
 
 MODEL_PATH = Path(__file__).with_name("model") / "lines.json"
 WORD_RE = re.compile(r"\w+", re.UNICODE)
 END_PUNCT = frozenset(".!?。！？…\"'”’»):;")
 SENT_PUNCT_RE = re.compile(r"[.,;:!?，。、]")
-STRONG_RE = re.compile("|".join(f"(?P<s{i}>{p.pattern})" for i, (_, p) in enumerate(STRONG)), re.I | re.U)
-WEAK_RE = re.compile("|".join(f"(?P<w{i}>{p.pattern})" for i, (_, p) in enumerate(WEAK)), re.I | re.U)
 LONG_LINE = 12  # words: a line at least this long and with stopwords looks like a sentence
 
 FEATURES = (
@@ -40,6 +39,11 @@ FEATURES = (
     "w3_strong", "w7_strong", "dist_long_before", "dist_long_after", "long_lines_after", "long_lines_before",
 )
 N_FEATURES = len(FEATURES)
+STRONG_ANY = FEATURES.index("strong_any")
+N_WORDS = N_FEATURES  # not a model input: appended after the features (raw word count)
+SENTENCE_LIKE = FEATURES.index("sentence_like")
+_STRONG0 = FEATURES.index("strong_0")
+_WEAK0 = FEATURES.index("weak_0")
 
 
 @dataclass(frozen=True)
@@ -94,10 +98,11 @@ def predict_trees(spec: tuple, x: np.ndarray) -> np.ndarray:
     feature, threshold, left, right, value, roots, depth, init = spec
     if x.shape[0] == 0:
         return np.zeros(0)
+    flat = np.ascontiguousarray(x).ravel()
     node = np.broadcast_to(roots, (x.shape[0], roots.shape[0])).copy()
-    rows = np.arange(x.shape[0])[:, None]
+    base = (np.arange(x.shape[0]) * x.shape[1])[:, None]
     for _ in range(depth):
-        go_left = x[rows, feature[node]] <= threshold[node]
+        go_left = flat[base + feature[node]] <= threshold[node]
         node = np.where(go_left, left[node], right[node])
     return init + value[node].sum(axis=1)
 
@@ -128,7 +133,7 @@ def _best_region(gain: np.ndarray) -> tuple[int, int]:
 def features(lines: list[Line], stopwords: frozenset[str], title: str | None = None) -> np.ndarray:
     n = len(lines)
     if n == 0:
-        return np.zeros((0, N_FEATURES))
+        return np.zeros((0, N_FEATURES + 1))
     title_words = {w.lower() for w in WORD_RE.findall(title or lines[0].text)}
     counts: dict[str, int] = {}
     for line in lines:
@@ -164,14 +169,18 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
         row[10] = sum(w.isdigit() for w in words) / nw
         row[11] = sum(text.count(c) for c in "|»›·•/") / nw
         row[12] = "http" in text or "www." in text or ".com" in text
-        if nw <= 40 and may_match(lower, text):
-            m = STRONG_RE.search(text)
-            if m:
-                row[13] = 1.0
-                row[15 + int(m.lastgroup[1:])] = 1.0
-            for wm in WEAK_RE.finditer(text):
-                row[14] += 1
-                row[15 + n_strong + int(wm.lastgroup[1:])] = 1.0
+        if nw <= 40:
+            prefixes = {w[:4] for w in lower}
+            if "©" in text:
+                prefixes.add("c")
+            if not TRIGGER_PREFIXES.isdisjoint(prefixes):
+                s = strong_index(prefixes, text)
+                if s >= 0:
+                    row[13] = 1.0
+                    row[15 + s] = 1.0
+                for w in weak_indexes(prefixes, text):
+                    row[14] += 1
+                    row[15 + n_strong + w] = 1.0
         k = 15 + n_strong + n_weak
         row[k] = i / n
         row[k + 3] = block_sizes[line.block]
@@ -186,8 +195,8 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
         rows.append(row)
         words_list.append(len(words))
         chars_list.append(nc)
-    x = np.array(rows, dtype=np.float64)
     words_arr = np.array(words_list, dtype=np.float64)
+    x = np.hstack([np.array(rows, dtype=np.float64), words_arr[:, None]])
     chars_arr = np.array(chars_list, dtype=np.float64)
     k = 13 + 2 + n_strong + n_weak
     cum_chars = np.cumsum(chars_arr)
@@ -256,11 +265,25 @@ def stage2_features(x: np.ndarray, p1: np.ndarray) -> np.ndarray:
     return np.hstack([x, extra])
 
 
+def category_of(row: np.ndarray, in_list: bool) -> Cat:
+    """Why a removed line was removed, from its features: strong cue, else weak cue, else list item or other."""
+    if row[STRONG_ANY]:
+        return STRONG[int(np.argmax(row[_STRONG0 : _STRONG0 + len(STRONG)]))][0]
+    if row[N_WORDS] <= 12:
+        weak = row[_WEAK0 : _WEAK0 + len(WEAK)]
+        if weak.any():
+            return WEAK[int(np.argmax(weak))][0]
+    if in_list and row[N_WORDS] <= 6:
+        return Cat.navigation
+    return Cat.other
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
 def score_lines(x: np.ndarray, model: dict) -> np.ndarray:
     """Probability that each line belongs to the article body."""
+    x = x[:, :N_FEATURES]
     p1 = sigmoid(predict_trees(model["stage1"], x))
     return sigmoid(predict_trees(model["stage2"], stage2_features(x, p1)))

@@ -41,7 +41,7 @@ def test_schema_validation_rejects_a_broken_file(tmp_path):
 
 def test_services(compose):
     assert set(compose["services"]) == {"kafka", "topics", *STAGES, "prometheus", "grafana"}
-    assert set(compose["volumes"]) == {"kafka-data", "prometheus-data", "grafana-data"}
+    assert set(compose["volumes"]) == {"kafka-data", "indexer-data", "prometheus-data", "grafana-data"}
 
 
 def test_images_are_pinned(compose):
@@ -129,6 +129,7 @@ def test_dockerfile_builds_the_project_on_a_pinned_python():
     (base,) = re.findall(r"^FROM\s+(\S+)", text, re.M)
     assert re.fullmatch(r"python:3\.11[.\w-]*-slim[\w-]*", base), base
     assert "pip install ." in text
+    assert "-r requirements-model.txt" in text and (ROOT / "requirements-model.txt").is_file()
     assert re.search(r"^USER\s+\w+", text, re.M), "run as a non-root user"
     assert (ROOT / "pyproject.toml").is_file()
     ignored = (ROOT / ".dockerignore").read_text().split()
