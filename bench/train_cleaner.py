@@ -33,6 +33,12 @@ STOPLIST_LANGUAGES = ("English", "Portuguese", "Spanish", "French", "German", "I
 STOPWORDS_PER_LANGUAGE = 150  # justext's lists are ordered by frequency
 
 
+def trafilatura_fast(html: str) -> str:
+    from services.cleaner.html import main_content
+
+    return main_content(html)[0]
+
+
 def build_stopwords() -> list[str]:
     import justext
 
@@ -103,15 +109,19 @@ def fit(x, y, w, seed):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="dev", choices=("dev", "all"), help="pages to train on")
-    parser.add_argument("--out", default=str(L.MODEL_PATH))
+    parser.add_argument("--mode", default="text", choices=("text", "html"),
+                        help="text: lines of the page flattened by html-text (model/lines.json); html: lines of "
+                             "trafilatura's fast extraction (model/html.json)")
+    parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
+    out = Path(args.out or (L.MODEL_PATH if args.mode == "text" else L.HTML_MODEL_PATH))
 
     stopwords = build_stopwords()
     stopset = frozenset(stopwords)
     pages = load_pages(args.split)
     xs, ys, ws, groups = [], [], [], []
     for g, page in enumerate(pages):
-        lines = L.split_lines(page.text)
+        lines = L.split_lines(page.text if args.mode == "text" else trafilatura_fast(page.html))
         if not lines:
             continue
         y, w = label_lines(lines, page.truth)
@@ -135,10 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     stage2 = fit(x2, y2, w2, 1)
 
     model = {"about": "newsflow cleaner line classifier; trained by bench/train_cleaner.py on the "
-                      f"{args.split} split; features: services/cleaner/lines.py FEATURES",
+                      f"{args.split} split, {args.mode} mode; features: services/cleaner/lines.py FEATURES",
              "features": list(L.FEATURES), "stopwords": stopwords, "threshold": 0.5,
              "stage1": export(stage1, x.shape[1]), "stage2": export(stage2, x2.shape[1])}
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(model, separators=(",", ":")), encoding="utf-8")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)

@@ -174,7 +174,7 @@ class Entity(Span):
 
 
 class DateMention(Span):
-    date: dt.date | None = Field(description="The calendar date it resolves to, relative to ingested_at")
+    date: dt.date | None = Field(None, description="The calendar date it resolves to, relative to ingested_at")
 
 
 class Quantity(Span):

@@ -45,9 +45,8 @@ def _join(kept: list[L.Line]) -> str:
     return "".join(parts)
 
 
-def classify_lines(lines: list[L.Line], title: str | None = None) -> tuple[list[bool], Counter]:
-    """Keep/drop decision for every line, and the categories of the dropped ones."""
-    model = L.load_model()
+def classify_lines(lines: list[L.Line], model: dict | None, title: str | None = None) -> tuple[list[bool], Counter]:
+    """Keep/drop decision for every line, and the categories of the dropped ones (no model: sentence-like lines)."""
     if not lines:
         return [], Counter()
     stopwords = model["stopwords"] if model else frozenset()
@@ -56,6 +55,8 @@ def classify_lines(lines: list[L.Line], title: str | None = None) -> tuple[list[
         keep = (x[:, L.SENTENCE_LIKE] > 0).tolist()
     else:
         keep = (L.score_lines(x, model) >= model["threshold"]).tolist()
+    if not any(keep):  # a short text or an odd page: keep what reads like sentences rather than nothing
+        keep = ((x[:, L.SENTENCE_LIKE] > 0) | ((x[:, L.ENDS_PUNCT] > 0) & (x[:, L.N_WORDS] >= 5))).tolist()
     removed: Counter = Counter()
     block_sizes = Counter(line.block for line in lines)
     for i, line in enumerate(lines):
@@ -80,7 +81,7 @@ def _clean_text(text: str) -> Cleaned:
         return EMPTY
     text = text.replace("\x00", "")
     lines = L.split_lines(text)
-    keep, removed = classify_lines(lines)
+    keep, removed = classify_lines(lines, L.load_model())
     kept = [line for line, k in zip(lines, keep) if k]
     title = lines[0].text if lines and not keep[0] and len(lines[0].text) <= 300 else None
     if title is not None and removed:

@@ -23,6 +23,7 @@ from schemas.messages import BoilerplateCategory as Cat
 from services.cleaner.categories import STRONG, TRIGGER_PREFIXES, WEAK, strong_index, weak_indexes
 
 MODEL_PATH = Path(__file__).with_name("model") / "lines.json"
+HTML_MODEL_PATH = Path(__file__).with_name("model") / "html.json"
 WORD_RE = re.compile(r"\w+", re.UNICODE)
 END_PUNCT = frozenset(".!?。！？…\"'”’»):;")
 SENT_PUNCT_RE = re.compile(r"[.,;:!?，。、]")
@@ -42,6 +43,7 @@ N_FEATURES = len(FEATURES)
 STRONG_ANY = FEATURES.index("strong_any")
 N_WORDS = N_FEATURES  # not a model input: appended after the features (raw word count)
 SENTENCE_LIKE = FEATURES.index("sentence_like")
+ENDS_PUNCT = FEATURES.index("ends_punct")
 _STRONG0 = FEATURES.index("strong_0")
 _WEAK0 = FEATURES.index("weak_0")
 

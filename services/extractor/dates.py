@@ -64,8 +64,8 @@ def resolve(text: str, reference: dt.datetime) -> dt.date | None:
 
 @functools.lru_cache(maxsize=4096)
 def _resolve(phrase: str, today: dt.date, base: dt.datetime) -> dt.date | None:
-    if not phrase or len(phrase) > 80:
-        return None
+    if not phrase or len(phrase) > 80 or phrase.isdigit() and len(phrase) < 4:
+        return None  # a bare "17" is an age or a count as often as a day
     if (m := _WEEKDAY.match(phrase)) is not None:
         monday = today - dt.timedelta(days=today.weekday())
         shift = {"last": -7, "past": -7, "next": 7, "coming": 7}.get((m["rel"] or "").lower(), 0)

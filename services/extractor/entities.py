@@ -5,8 +5,9 @@ Cleaning (general rules, no gazetteer):
   a PERSON loses leading titles ("Mr.", "President", "Deputy Foreign Minister");
 - an entity with a possessive inside ("Biden’s National Security Council") is split in two: the part after keeps
   the label, the part before takes the label the same words carry elsewhere in the text (or is dropped);
-- a PERSON with digits ("E-8"), a mention without letters, and a lone capitalised word that the text also uses
-  in lowercase ("Defense" beside "defense officials") are dropped;
+- a PERSON with digits ("E-8") or a lone all-capitals PERSON ("RRP"), a mention without letters, and a lone
+  capitalised word that the text also uses in lowercase ("Defense" beside "defense officials") or that is a
+  generic institution noun ("Council", "Ministry") are dropped;
 - one surface form gets one label: the label most of its mentions carry (ties: the first mention's).
 
 Aggregation: people, organisations (ORG) and places (GPE + LOC), unique, in order of first mention.
@@ -29,7 +30,8 @@ from schemas.messages import Entity, EntityLabel
 LABELS: dict[str, EntityLabel] = {label.value: label for label in EntityLabel}
 
 _POSSESSIVES = frozenset({"'s", "’s", "'", "’", "s'", "s’"})
-_CONNECTORS = frozenset({"of", "and", "for", "the", "de", "du", "des", "la", "le", "von", "van", "der", "&", "on", "in"})
+_CONNECTORS = frozenset({"of", "and", "for", "the", "de", "du", "des", "la", "le", "von", "van", "der", "&", "on",
+                         "in"})
 _TITLES = frozenset(
     """mr mrs ms miss mx dr prof professor sir dame lord lady madam president vice prime premier minister
     chancellor secretary senator sen rep representative congressman congresswoman gov governor mayor
@@ -38,6 +40,12 @@ _TITLES = frozenset(
     foreign defense defence interior finance state chief executive chairman chairwoman chair ceo cfo
     spokesman spokeswoman spokesperson leader speaker head director national security adviser advisor
     former acting first""".split()
+)
+_GENERIC_ORGS = frozenset(  # a lone one of these ("the Council", "the Ministry") names no particular organisation
+    """council committee commission ministry department agency office board bureau authority administration
+    government court tribunal army navy police forces force battalion brigade regiment division corps unit group
+    company firm bank fund party union alliance coalition association federation organisation organization
+    institute institution university college school hospital defense defence treasury cabinet""".split()
 )
 _NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT", "LAW"})
 
@@ -127,12 +135,13 @@ def _plausible(span: Span, label: str | None, lowercase_words: set[str]) -> bool
     text = span.text
     if not any(c.isalpha() for c in text):
         return False
-    if label == "PERSON" and any(c.isdigit() for c in text):
-        return False
+    if label == "PERSON" and (any(c.isdigit() for c in text) or (len(span) == 1 and text.isupper())):
+        return False  # "E-8", "RRP": a model, an acronym, not a person
     if len(span) == 1 and label in ("ORG", "PRODUCT", "FAC", "EVENT", "WORK_OF_ART", "LAW", None):
         word = span[0]
         # "Defense" when the text also says "defense": a capitalised common word, not a name
-        if word.text[:1].isupper() and not word.is_upper and word.text.lower() in lowercase_words:
+        if word.text[:1].isupper() and not word.is_upper and (
+                word.text.lower() in lowercase_words or word.text.lower() in _GENERIC_ORGS):
             return False
     return True
 
@@ -213,7 +222,7 @@ def _grouped(found: list[Mention], canonical: dict[tuple[str, str], str]) -> tup
         for key, forms_ in members.items()
     }
     out: list[str] = []
-    for m, form in zip(found, forms):
+    for m, form in zip(found, forms, strict=True):
         display = name[group[form]]
         canonical[(m.label, m.text)] = display
         if display not in out:

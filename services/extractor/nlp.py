@@ -100,10 +100,10 @@ def _analyse_batch(batch: list[tuple[str, dt.datetime, str | None]]) -> list[Ext
     docs: dict[int, Doc] = {}
     if english:
         nlp = load()
-        for i, doc in zip(english, nlp.pipe((texts[i][:SPACY_MAX_CHARS] for i in english), batch_size=len(english))):
-            docs[i] = doc
+        prefixes = [texts[i][:SPACY_MAX_CHARS] for i in english]
+        docs = dict(zip(english, nlp.pipe(prefixes, batch_size=len(english)), strict=True))
     out = []
-    for i, (text, reference, title) in enumerate(batch):
+    for i, (_text, reference, title) in enumerate(batch):
         if i in docs:
             out.append(_from_doc(texts[i], docs[i], reference, title))
         else:

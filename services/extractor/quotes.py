@@ -108,7 +108,7 @@ class _Context:
         todo = sorted(set(indices) - set(self.parsed))
         if self.parse is None or self.doc.has_annotation("DEP") or not todo:
             return
-        for i, parsed in zip(todo, self.parse([self.sentences[i] for i in todo])):
+        for i, parsed in zip(todo, self.parse([self.sentences[i] for i in todo]), strict=True):
             self.parsed[i] = parsed
 
     def paragraph(self, offset: int) -> int:
@@ -121,7 +121,7 @@ class _Context:
         first = max(bisect_right(self.starts, q.outer_start) - 1, 0)
         last = max(bisect_right(self.starts, max(q.outer_end - 1, q.outer_start)) - 1, first)
         paragraph = self.paragraph(q.outer_start)
-        same = lambda i: 0 <= i < len(self.sentences) and self.paragraph(self.starts[i]) == paragraph  # noqa: E731
+        same = lambda i: 0 <= i < len(self.sentences) and self.paragraph(self.starts[i]) == paragraph
         groups = [list(range(first, last + 1))]
         groups += [[i] for i in (first - 1, first - 2) if same(i)]
         groups += [[i] for i in (last + 1,) if same(i)]

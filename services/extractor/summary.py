@@ -2,9 +2,11 @@
 
 Sentences (spaCy's for English, a punctuation split for other languages, never across a line break) from the
 first ``LEAD`` are scored by position (news puts the point first) plus their overlap with the keywords and the
-title; the best are taken while they fit. A headline-like first line (the title again, or a short line without
-final punctuation) and fragments under six words are skipped. A single sentence longer than the limit is cut
-at a word boundary with "…".
+title; the best are taken while they fit. Sentences that open with a quote are left out (a quote is rarely the
+point of a story) unless there is nothing else. Headline-like lines (the
+title again, or a line without final punctuation), fragments under six words and sentences starting in lowercase
+are skipped. A single sentence longer than the limit is cut
+at a word boundary with "…"; a text without any sentence (a list) gets its first line of three words or more.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ _ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|Gen|Sen|Rep|Gov|
                            r"Nr|Hr|Fr|Mme|Mlle|Dr|Sra|Sr|etc|ca|z\.B|u\.a|bzw)|\b[A-Z])\.$")
 _END = re.compile(r"[.!?…][\"'”’»)]*$")
 _WORD = re.compile(r"\w+", re.U)
+_QUOTES = "\"“«„'‘"
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -50,19 +53,27 @@ def by_lines(spans: Iterable[tuple[int, int]], text: str) -> list[tuple[int, int
 def summarise(text: str, sentences: list[tuple[int, int]], keywords: Iterable[str], title: str | None) -> str:
     title_words = {w.lower() for w in _WORD.findall(title or "")}
     key_words = {w for k in keywords for w in k.split()} | title_words
-    candidates = []
+    candidates: list[tuple[int, str, list[str]]] = []
+    quoted: list[tuple[int, str, list[str]]] = []
     for start, end in sentences:
         sentence = " ".join(text[start:end].split())
         words = [w.lower() for w in _WORD.findall(sentence)]
-        if len(words) < MIN_WORDS or not _END.search(sentence):
+        if len(words) < MIN_WORDS or not _END.search(sentence) or sentence[:1].islower():
             continue  # headlines, datelines, bylines, fragments
         if title_words and set(words) <= title_words:
+            continue
+        if sentence[:1] in _QUOTES:
+            quoted.append((start, sentence, words))
             continue
         candidates.append((start, sentence, words))
         if len(candidates) == LEAD:
             break
     if not candidates:
-        return ""
+        candidates = quoted[:LEAD]
+    if not candidates:  # no sentence in sight (a list, a table): the first line with a few words
+        lines = (" ".join(text[s:e].split()) for s, e in sentences)
+        first = next((line for line in lines if len(_WORD.findall(line)) >= 3), "")
+        return first if len(first) <= MAX_CHARS else _cut(first)
 
     def score(index: int) -> float:
         _start, _sentence, words = candidates[index]

@@ -56,8 +56,8 @@ def test_every_example_validates_round_trips_and_runs_through_its_step(topic, in
     output = run_consumer_step(topic, message)
     if output is not None:
         assert output.article_id == message.article_id and output.ingested_at == message.ingested_at
-        successor = {TOPICS.ingest: TOPICS.fetched, TOPICS.fetched: TOPICS.cleaned,
-                     TOPICS.cleaned: TOPICS.extracted, TOPICS.extracted: TOPICS.enriched}[topic]
+        successor = {TOPICS.ingest.name: TOPICS.fetched, TOPICS.fetched.name: TOPICS.cleaned,
+                     TOPICS.cleaned.name: TOPICS.extracted, TOPICS.extracted.name: TOPICS.enriched}[topic.name]
         assert isinstance(output, successor.model)
 
 

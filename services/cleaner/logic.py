@@ -1,0 +1,21 @@
+"""The cleaner's step: a FetchedArticle in, a CleanedArticle out (pure; the runner adds timings and produces)."""
+
+from __future__ import annotations
+
+from schemas.messages import CleanedArticle, FetchedArticle
+from services.cleaner.extract import clean_html, clean_text
+from services.runtime.errors import PermanentError, Reason
+
+CARRIED = {"article_id", "ingested_at", "url", "source", "metadata", "timings"}
+
+
+def clean(article: FetchedArticle) -> CleanedArticle:
+    cleaned = clean_html(article.body) if article.kind == "html" else clean_text(article.body)
+    if not cleaned.text.strip():
+        raise PermanentError("no article text found", Reason.empty_content)
+    return CleanedArticle(
+        **article.model_dump(include=CARRIED),
+        title=cleaned.title or article.title,
+        text=cleaned.text,
+        removed=cleaned.removed,
+    )

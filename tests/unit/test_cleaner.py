@@ -1,0 +1,200 @@
+"""Unit tests of the cleaner's pure logic, its batch interface, its step, and the benchmark's metric."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from bench.cleaner import page_counts, score, shingles
+from schemas.messages import BoilerplateCategory as Cat
+from schemas.messages import FetchedArticle
+from services.cleaner.batch import clean_jsonl
+from services.cleaner.extract import Cleaned, clean_html, clean_text
+from services.cleaner.logic import clean
+from services.runtime.errors import PermanentError, Reason
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO.parent / "shared" / "seeds" / "000_81597562a20f18e4.txt"
+SEED_BOILERPLATE = (
+    "This story has been published without modification in text from a wire agency feed",
+    "subscribe to mint newspaper",
+    ", Enter a valid email",
+    ", Thank you for subscribing to our newsletter!",
+    "Never miss a story! Stay connected and informed with Mint.",
+    "Our App Now!!",
+)
+
+STORY = [
+    "The city council voted on Tuesday to expand the bus network, adding four new routes that will connect the "
+    "eastern suburbs with the central railway station by the end of next year.",
+    "The plan, which has been debated for more than two years, will cost about 40 million euros, according to "
+    "figures presented by the transport department during the session.",
+    "“This is the most important change to our public transport in a decade,” the mayor told reporters after the "
+    "vote, adding that the first buses would run in the spring.",
+    "Opposition members criticised the timetable, saying that the council had not secured enough drivers and that "
+    "the depots in the north of the city were already at full capacity.",
+    "The transport department said it would hire 120 drivers over the coming months and that a new depot would be "
+    "built on the site of a former industrial estate near the river.",
+    "Residents of the eastern suburbs, where many households do not own a car, have long complained that the "
+    "journey to the city centre can take more than an hour at peak times.",
+]
+
+
+def article_page() -> str:
+    paragraphs = "\n".join(f"<p>{p}</p>" for p in STORY)
+    return f"""<!doctype html><html><head><title>Council expands bus network | The Daily Example</title></head>
+<body>
+<div id="cookie-banner" class="cookie-consent">We use cookies to improve your experience.
+  <button>Accept all cookies</button> <a href="/privacy">Manage your consent</a></div>
+<header class="masthead"><nav class="main-nav"><ul>
+  <li><a href="/">Home</a></li><li><a href="/news">News</a></li><li><a href="/sport">Sport</a></li>
+  <li><a href="/culture">Culture</a></li><li><a href="/opinion">Opinion</a></li></ul></nav></header>
+<main><article>
+<h1>Council expands bus network</h1>
+<div class="share-bar"><a href="https://facebook.com/sharer">Share on Facebook</a>
+  <a href="https://twitter.com/intent">Share on Twitter</a> <a href="mailto:?">Email this</a></div>
+{paragraphs}
+<div class="newsletter-signup"><form><p>Sign up for our daily newsletter</p>
+  <input type="email" placeholder="Enter your email address"><button>Subscribe now</button></form></div>
+</article>
+<aside class="related-articles"><h3>Related stories</h3><ul>
+  <li><a href="/a">Train fares to rise in January</a></li><li><a href="/b">New cycle lanes open downtown</a></li>
+  <li><a href="/c">Airport expansion plan approved</a></li></ul></aside>
+</main>
+<footer class="site-footer"><p>© 2024 The Daily Example. All rights reserved.</p>
+  <a href="/terms">Terms of use</a> <a href="/privacy">Privacy policy</a></footer>
+</body></html>"""
+
+
+# ------------------------------------------------------------------------------------------- text mode
+@pytest.fixture(scope="module")
+def seed_result() -> tuple[str, Cleaned]:
+    raw = SEED.read_text(encoding="utf-8")
+    return raw, clean_text(raw)
+
+
+def test_seed_keeps_every_story_paragraph(seed_result):
+    raw, result = seed_result
+    kept = {line.strip() for line in result.text.splitlines()}
+    story = [p.strip() for p in raw.split("\n\n")[1:] if p.strip() and not any(b in p for b in SEED_BOILERPLATE)]
+    assert len(story) == 19
+    for paragraph in story:
+        assert paragraph in kept, paragraph[:60]
+
+
+@pytest.mark.parametrize("boilerplate", SEED_BOILERPLATE)
+def test_seed_removes_each_boilerplate_line(seed_result, boilerplate):
+    _, result = seed_result
+    assert boilerplate not in result.text
+
+
+def test_seed_says_what_was_removed(seed_result):
+    _, result = seed_result
+    assert result.title == "US, Russia set schedule for Ukraine talks in January"
+    assert result.removed.get(Cat.feed_notice) == 1
+    assert result.removed.get(Cat.newsletter, 0) >= 3
+    assert result.removed.get(Cat.app_promotion) == 1
+    assert all(n > 0 for n in result.removed.values())
+
+
+def test_text_mode_removes_menus_and_footers_around_a_story():
+    text = "\n".join(["Home", "World", "Business", "Sport", "Sign in", "", *(p + "\n" for p in STORY),
+                      "Share this article", "Follow us on Twitter", "Read more", "Train fares to rise in January",
+                      "", "© 2024 The Daily Example. All rights reserved."])
+    result = clean_text(text)
+    for paragraph in STORY:
+        assert paragraph in result.text
+    for junk in ("Sign in", "Share this article", "Follow us on Twitter", "All rights reserved"):
+        assert junk not in result.text
+    assert result.removed.get(Cat.share_social, 0) >= 2
+    assert result.removed.get(Cat.legal) == 1
+
+
+def test_short_plain_text_is_kept():
+    result = clean_text("A short note pushed as text. It has two sentences and nothing else.")
+    assert result.text == "A short note pushed as text. It has two sentences and nothing else."
+
+
+# ------------------------------------------------------------------------------------------- HTML mode
+def test_html_keeps_the_story_and_drops_the_furniture():
+    result = clean_html(article_page())
+    for paragraph in STORY:
+        assert paragraph in result.text
+    for junk in ("We use cookies", "Share on Facebook", "Sign up for our daily newsletter", "Related stories",
+                 "Train fares to rise", "All rights reserved", "Culture", "Subscribe now"):
+        assert junk not in result.text
+    assert result.title == "Council expands bus network"
+    for cat in (Cat.navigation, Cat.cookie_consent, Cat.share_social, Cat.newsletter, Cat.related_links, Cat.legal):
+        assert result.removed.get(cat, 0) >= 1, cat
+
+
+@pytest.mark.parametrize("junk", ["", "   \n\t ", "\x00\x01\x02\xff" * 50, "<<<>>><html", "<p>", "{not html}",
+                                  "<div>" * 5000 + "deep" + "</div>" * 5000, "\ud800 lone surrogate"])
+def test_odd_input_never_raises(junk):
+    for fn in (clean_html, clean_text):
+        result = fn(junk)
+        assert isinstance(result, Cleaned)
+        assert isinstance(result.text, str)
+
+
+def test_deterministic():
+    page = article_page()
+    assert clean_html(page) == clean_html(page)
+
+
+# ------------------------------------------------------------------------------------- step and batch
+def fetched(kind: str, body: str, title: str | None = None) -> FetchedArticle:
+    return FetchedArticle(article_id="a-1", ingested_at=datetime(2024, 1, 1, tzinfo=timezone.utc), kind=kind,
+                          body=body, title=title, url="https://example.com/a", source="example",
+                          metadata={"k": "v"})
+
+
+def test_step_carries_fields_forward():
+    out = clean(fetched("html", article_page(), title="fallback"))
+    assert (out.article_id, out.url, out.source, out.metadata) == ("a-1", "https://example.com/a", "example",
+                                                                   {"k": "v"})
+    assert out.title == "Council expands bus network"
+    assert STORY[0] in out.text and out.removed
+
+
+def test_step_rejects_a_page_without_text():
+    with pytest.raises(PermanentError) as err:
+        clean(fetched("text", "   "))
+    assert err.value.reason is Reason.empty_content
+
+
+def test_batch_writes_one_line_per_input_and_survives_bad_lines():
+    lines = [json.dumps({"id": "h", "html": article_page()}), "not json",
+             json.dumps({"id": "t", "text": "\n\n".join(STORY)}), json.dumps({"id": "x"})]
+    out = io.StringIO()
+    assert clean_jsonl(lines, out) == 4
+    recs = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r.get("id") for r in recs] == ["h", None, "t", "x"]
+    assert STORY[0] in recs[0]["text"] and recs[0]["removed"]["legal"] >= 1
+    assert "error" in recs[1] and "error" in recs[3]
+    assert recs[2]["text"] == "\n\n".join(STORY)
+
+
+# ------------------------------------------------------------------------------------------ the metric
+def test_shingles():
+    assert shingles("a b c d e") == {"a b c d": 1, "b c d e": 1}
+    assert shingles("one, two") == {"one two": 1}
+    assert shingles("  ...  ") == {}
+
+
+def test_metric_by_hand():
+    truth = "a b c d e f"  # shingles abcd bcde cdef
+    pred = "a b c d e x"  # shingles abcd bcde cdex: tp 2, fp 1, fn 1
+    assert page_counts(truth, pred) == pytest.approx((0.5, 0.25, 0.25))
+    s = score([truth, "p q r s"], [pred, ""])
+    # precision over non-empty predictions only: 2/3; recall over both pages: (2/3 + 0) / 2 = 1/3
+    assert s.precision == pytest.approx(2 / 3)
+    assert s.recall == pytest.approx(1 / 3)
+    assert s.f1 == pytest.approx(2 * (2 / 3) * (1 / 3) / (2 / 3 + 1 / 3))
+    assert s.page_f1 == pytest.approx((2 / 3 + 0) / 2)
+    assert s.empty == 1
+    assert score(["x y z w"], ["x y z w"]).accuracy == 1.0

@@ -1,0 +1,261 @@
+"""The extractor's logic on the seed article and on odd input (real spaCy model, no broker)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from schemas.messages import CleanedArticle, EntityLabel, ExtractedArticle, Extraction, StageTiming
+from services.extractor import dates
+from services.extractor.batch import extract_jsonl
+from services.extractor.logic import extract
+from services.extractor.nlp import analyse
+from services.extractor.quantities import parse_value
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_NAME = "000_81597562a20f18e4.txt"
+SEED = next((p for p in (ROOT / "seeds" / SEED_NAME, ROOT.parent / "shared" / "seeds" / SEED_NAME) if p.exists()),
+            ROOT.parent / "shared" / "seeds" / SEED_NAME)
+REFERENCE = dt.datetime(2021, 12, 28, 9, 30, tzinfo=dt.timezone.utc)  # a Tuesday
+TITLE = "US, Russia set schedule for Ukraine talks in January"
+
+
+@pytest.fixture(scope="module")
+def seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def seed(seed_text: str) -> Extraction:
+    return analyse(seed_text, REFERENCE, TITLE)
+
+
+def test_language_is_english(seed: Extraction) -> None:
+    assert seed.language == "en"
+
+
+def test_people(seed: Extraction) -> None:
+    for name in ["Biden", "Sergei Ryabkov", "Wendy Sherman", "Lloyd Austin", "Jake Sullivan", "Vladimir Putin",
+                 "Michael Kaufman"]:
+        assert name in seed.people
+    assert "Ryabkov" not in seed.people  # merged into the full name
+    assert not any(p.startswith(("Mr", "President")) or p.endswith(("’s", "'s")) for p in seed.people)
+    assert seed.people.index("Biden") < seed.people.index("Sergei Ryabkov")  # order of first mention
+
+
+def test_organisations(seed: Extraction) -> None:
+    assert "NATO" in seed.organisations
+    assert "National Security Council" in seed.organisations
+    assert not any(o.lower().startswith("the ") for o in seed.organisations)
+    assert "NSC" not in seed.organisations  # one organisation with "National Security Council"
+    assert "Biden’s National Security Council" not in seed.organisations
+
+
+def test_places(seed: Extraction) -> None:
+    for place in ["Geneva", "Brussels", "Ukraine", "Russia"]:
+        assert place in seed.places
+    assert len(seed.places) == len(set(seed.places))
+
+
+def test_entity_offsets_are_exact_and_in_order(seed: Extraction, seed_text: str) -> None:
+    assert seed.entities
+    for entity in seed.entities:
+        assert seed_text[entity.start:entity.end] == entity.text
+    starts = [e.start for e in seed.entities]
+    assert starts == sorted(starts)
+    by_text = {(e.text, e.label) for e in seed.entities}
+    assert ("Sergei Ryabkov", EntityLabel.person) in by_text
+    assert ("Ryabkov", EntityLabel.person) in by_text  # "Mr. Ryabkov": one mention each, title stripped
+    assert ("Biden", EntityLabel.person) in by_text  # split out of "Biden’s National Security Council"
+    assert not any(e.text.startswith("the ") or e.text.endswith("’s") for e in seed.entities)
+    ryabkov = [e for e in seed.entities if e.text in ("Ryabkov", "Sergei Ryabkov")]
+    assert len(ryabkov) == 3
+
+
+def test_dates_resolved_relative_to_reference(seed: Extraction) -> None:
+    resolved = {d.text: d.date for d in seed.dates}
+    assert resolved["January 12"] == dt.date(2022, 1, 12)
+    assert resolved["January 13"] == dt.date(2022, 1, 13)
+    assert resolved["December 25"] == dt.date(2021, 12, 25)
+    assert resolved["Tuesday"] == dt.date(2021, 12, 28)
+    assert resolved["last week"] == dt.date(2021, 12, 21)
+    assert resolved["early 2022"] == dt.date(2022, 1, 1)
+    assert resolved["recent days"] is None
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("Tuesday", dt.date(2021, 12, 28)),
+        ("Friday", dt.date(2021, 12, 31)),
+        ("last Friday", dt.date(2021, 12, 24)),
+        ("Jan. 12", dt.date(2022, 1, 12)),
+        ("12 January 2020", dt.date(2020, 1, 12)),
+        ("Dec. 25, 2020", dt.date(2020, 12, 25)),
+        ("January", dt.date(2022, 1, 1)),
+        ("mid-2022", dt.date(2022, 7, 1)),
+        ("yesterday", dt.date(2021, 12, 27)),
+        ("two years ago", dt.date(2019, 12, 28)),
+        ("the 1990s", None),
+        ("more than two years", None),
+        ("40 years old", None),
+        ("February 30", None),
+        ("", None),
+    ],
+)
+def test_date_phrases(phrase: str, expected: dt.date | None) -> None:
+    assert dates.resolve(phrase, REFERENCE) == expected
+
+
+def test_quantities(seed: Extraction) -> None:
+    by_text = {q.text: q for q in seed.quantities}
+    assert by_text["100,000"].value == 100000
+    assert by_text["175,000"].value == 175000
+    assert by_text["53"].value == 53
+    assert by_text["about 800"].value == 800
+    assert by_text["about 800"].unit == "soldiers"
+    assert by_text["10,000"].unit == "soldiers"
+    for q in seed.quantities:
+        assert seed_text_slice(q) == q.text
+
+
+def seed_text_slice(span) -> str:
+    return SEED.read_text(encoding="utf-8")[span.start:span.end]
+
+
+@pytest.mark.parametrize(
+    ("surface", "value"),
+    [("$5 million", 5e6), ("3.5bn", 3.5e9), ("two", 2), ("twenty-five", 25), ("three hundred", 300),
+     ("about 1,200", 1200), ("12%", 12), ("a million", 1e6), ("several", None)],
+)
+def test_parse_value(surface: str, value: float | None) -> None:
+    assert parse_value(surface)[0] == value
+
+
+def test_money_and_percent_units() -> None:
+    out = analyse("The company raised $5 million last year, and its shares rose 12% on Monday, the report said.",
+                  REFERENCE)
+    units = {q.text: (q.value, q.unit) for q in out.quantities}
+    assert units["$5 million"] == (5e6, "USD")
+    assert units["12%"] == (12, "%")
+
+
+def test_quotes_with_speakers(seed: Extraction) -> None:
+    by_start = {" ".join(q.text.split()[:4]): q.speaker for q in seed.quotes}
+    assert by_start["These items are all"] == "Sergei Ryabkov"
+    assert by_start["There was no established"] == "Michael Kaufman"
+    assert by_start["We cannot do without"] == "Sergei Ryabkov"
+    assert by_start["We will adhere to"] == "an NSC spokesperson"
+    assert "spokesman" in (by_start["When we sit down"] or "")
+    assert "spokesman" in (by_start["There will be areas"] or "")
+    assert len(seed.quotes) == 6
+
+
+def test_quote_offsets(seed: Extraction, seed_text: str) -> None:
+    for quote in seed.quotes:
+        assert seed_text[quote.start:quote.end] == quote.text
+        assert seed_text[quote.start - 1] == "“"
+
+
+def test_keywords_and_summary(seed: Extraction) -> None:
+    assert 5 <= len(seed.keywords) <= 10
+    assert all(k == k.lower() for k in seed.keywords)
+    assert len(set(seed.keywords)) == len(seed.keywords)
+    assert "ukraine" in seed.keywords
+    assert 0 < len(seed.summary) <= 400
+    assert seed.summary.startswith("There has been no indication")  # the lead, not the headline
+
+
+def test_extraction_serialises(seed: Extraction) -> None:
+    assert Extraction.model_validate_json(seed.model_dump_json()) == seed
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Le gouvernement français a annoncé mardi une série de mesures pour soutenir les agriculteurs touchés par "
+         "la sécheresse, selon un communiqué publié par le ministère de l'Agriculture.", "fr"),
+        ("Die Bundesregierung hat am Dienstag neue Maßnahmen zur Unterstützung der Landwirte angekündigt, die von "
+         "der anhaltenden Dürre in weiten Teilen des Landes betroffen sind.", "de"),
+    ],
+)
+def test_other_languages_get_language_keywords_and_no_entities(text: str, language: str) -> None:
+    out = analyse(text, REFERENCE)
+    assert out.language == language
+    assert out.entities == ()
+    assert out.keywords
+    assert out.summary
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "!!!", "12 34", "a", "\x00\x01\ud800 oops", "“”" * 50])
+def test_odd_input(text: str) -> None:
+    out = analyse(text, REFERENCE)
+    assert out.language == "und"
+    assert out.entities == ()
+
+
+def test_odd_english_input_does_not_raise() -> None:
+    noise = "Mr. “ said ’s the the The . , 5 million $ %% — said Smith. " * 40 + "\ud800" + "“unclosed quote " * 20
+    out = analyse(noise, REFERENCE, title="")
+    assert out.language in ("en", "und")
+    Extraction.model_validate_json(out.model_dump_json())
+
+
+def test_long_text_is_capped(seed_text: str) -> None:
+    text = seed_text * 25  # ~125k characters, past the spaCy cap
+    out = analyse(text, REFERENCE)
+    assert out.entities and max(e.end for e in out.entities) <= 100_000
+    for entity in out.entities[-5:]:
+        assert text[entity.start:entity.end] == entity.text
+
+
+def test_deterministic(seed_text: str, seed: Extraction) -> None:
+    assert analyse(seed_text, REFERENCE, TITLE) == seed
+
+
+def test_extract_carries_fields_forward(seed_text: str) -> None:
+    timing = StageTiming(stage="cleaner", seconds=0.5, finished_at=REFERENCE)
+    article = CleanedArticle(article_id="seed-000", ingested_at=REFERENCE, url="https://example.com/a",
+                             source="wire", metadata={"k": "v"}, timings=(timing,), title=TITLE,
+                             text=seed_text, removed={"newsletter": 2})
+    out = extract(article)
+    assert isinstance(out, ExtractedArticle)
+    for field in ("article_id", "ingested_at", "url", "source", "metadata", "timings", "title", "text", "removed"):
+        assert getattr(out, field) == getattr(article, field)
+    assert "Sergei Ryabkov" in out.extraction.people
+    assert ExtractedArticle.model_validate_json(out.model_dump_json()) == out
+
+
+@pytest.mark.xfail(reason="schemas: DateMention.date has no default, and to_bytes() drops None fields, so an "
+                   "unresolved date does not parse back; needs `date: dt.date | None = Field(default=None, ...)`")
+def test_extracted_article_survives_to_bytes(seed_text: str) -> None:
+    article = CleanedArticle(article_id="seed-000", ingested_at=REFERENCE, text=seed_text)
+    out = extract(article)
+    assert ExtractedArticle.from_bytes(out.to_bytes()) == out
+
+
+def test_batch_round_trip(seed_text: str, seed: Extraction) -> None:
+    lines = [
+        json.dumps({"id": "seed", "text": seed_text, "reference": "2021-12-28T09:30:00Z", "title": TITLE}),
+        "not json",
+        json.dumps({"id": 7, "text": None}),
+        "",
+        json.dumps({"id": "short", "text": "Angela Merkel met Emmanuel Macron in Paris on Friday, officials said."}),
+        json.dumps({"id": "bad-ref", "text": "x", "reference": "yesterday"}),
+    ]
+    out = io.StringIO()
+    written = extract_jsonl(lines, out, now=REFERENCE)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert written == len(rows) == 5
+    assert [r["id"] for r in rows] == ["seed", None, 7, "short", "bad-ref"]
+    assert "error" in rows[1] and "error" in rows[2] and "error" in rows[4]
+    first = rows[0]
+    assert Extraction.model_validate({k: v for k, v in first.items() if k != "id"}) == seed
+    assert first["entities"][0].keys() == {"text", "label", "start", "end"}
+    assert [e["start"] for e in first["entities"]] == sorted(e["start"] for e in first["entities"])
+    assert {"Angela Merkel", "Emmanuel Macron"} <= set(rows[3]["people"])
+    assert rows[3]["dates"][0]["date"] == "2021-12-31"
