@@ -1,7 +1,9 @@
 """DATE mentions resolved to calendar dates, relative to a reference time (the article's ``ingested_at``).
 
 Choices, in the order they are tried (``None`` when nothing applies):
-- a weekday alone ("Tuesday", "on Tuesday") is that weekday in the reference's week (Monday to Sunday);
+- a weekday alone ("Tuesday", "on Tuesday") is that weekday in the reference's week (Monday to Sunday), unless
+  the sentence's tense says otherwise: in a past-tense sentence ("met on Friday") a weekday after the reference
+  day is the one a week earlier, in a "will" sentence a weekday before it the one a week later;
   "last Tuesday" / "next Tuesday" are the one in the week before / after;
 - a year alone, or qualified ("2022", "early 2022", "mid-2022", "late 2022"), is the first day of the period
   it names: early and bare -> 1 January, mid -> 1 July, late -> 1 October;
@@ -20,9 +22,14 @@ import datetime as dt
 import functools
 import re
 
+from typing import Literal
+
 import dateparser
+from spacy.tokens import Span
 
 from schemas.messages import DateMention
+
+Tense = Literal["past", "future"] | None
 
 _WEEKDAYS = {name: i for i, name in enumerate(
     ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])}
@@ -57,19 +64,34 @@ _DAYS_AWAY = {"today": 0, "yesterday": -1, "tomorrow": 1, "tonight": 0, "this mo
               "this evening": 0, "last night": -1}
 
 
-def resolve(text: str, reference: dt.datetime) -> dt.date | None:
+def resolve(text: str, reference: dt.datetime, tense: Tense = None) -> dt.date | None:
     """The calendar date ``text`` names, relative to ``reference``, or None (see the module docstring)."""
-    return _resolve(" ".join(text.split()), reference.date(), reference.replace(tzinfo=None))
+    return _resolve(" ".join(text.split()), reference.date(), reference.replace(tzinfo=None), tense)
+
+
+def tense_of(sentence: Span) -> Tense:
+    """"past" when the sentence has a past-tense verb and no "will"; "future" with "will"/"shall"; else None."""
+    tags = [(t.tag_, t.lower_) for t in sentence]
+    if any(tag == "MD" and word in ("will", "'ll", "’ll", "shall") for tag, word in tags):
+        return "future"
+    if any(tag == "VBD" for tag, _word in tags):
+        return "past"
+    return None
 
 
 @functools.lru_cache(maxsize=4096)
-def _resolve(phrase: str, today: dt.date, base: dt.datetime) -> dt.date | None:
+def _resolve(phrase: str, today: dt.date, base: dt.datetime, tense: Tense = None) -> dt.date | None:
     if not phrase or len(phrase) > 80 or phrase.isdigit() and len(phrase) < 4:
         return None  # a bare "17" is an age or a count as often as a day
     if (m := _WEEKDAY.match(phrase)) is not None:
         monday = today - dt.timedelta(days=today.weekday())
         shift = {"last": -7, "past": -7, "next": 7, "coming": 7}.get((m["rel"] or "").lower(), 0)
-        return monday + dt.timedelta(days=_WEEKDAYS[m["day"].lower()] + shift)
+        day = monday + dt.timedelta(days=_WEEKDAYS[m["day"].lower()] + shift)
+        if not m["rel"] and tense == "past" and day > today:
+            day -= dt.timedelta(days=7)  # "met on Friday", said on a Tuesday: the Friday before
+        elif not m["rel"] and tense == "future" and day < today:
+            day += dt.timedelta(days=7)  # "will meet on Monday", said on a Tuesday: the Monday after
+        return day
     if phrase.lower() in _DAYS_AWAY:
         return today + dt.timedelta(days=_DAYS_AWAY[phrase.lower()])
     for pattern in _CALENDAR:
@@ -125,8 +147,8 @@ def _dateparser(phrase: str, base: dt.datetime) -> dt.date | None:
     return parsed.date() if parsed is not None else None
 
 
-def mention(text: str, start: int, end: int, reference: dt.datetime) -> DateMention:
-    return DateMention(text=text[start:end], start=start, end=end, date=resolve(text[start:end], reference))
+def mention(text: str, start: int, end: int, reference: dt.datetime, tense: Tense = None) -> DateMention:
+    return DateMention(text=text[start:end], start=start, end=end, date=resolve(text[start:end], reference, tense))
 
 
 @functools.cache

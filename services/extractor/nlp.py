@@ -2,7 +2,8 @@
 
 What it finds, and how (each part's rules are in its module's docstring):
 - language: langdetect (seeded, so deterministic) on the first ``LANGUAGE_SAMPLE_CHARS`` characters; "und" when
-  the text has fewer than ``MIN_LETTERS`` letters or no language reaches ``MIN_LANGUAGE_PROBABILITY``;
+  the text has fewer than ``MIN_LETTERS`` letters or no language reaches ``MIN_LANGUAGE_PROBABILITY``, except that
+  a short text whose words are a quarter English function words ("the", "of", "will", ...) is English;
 - English only: spaCy ``en_core_web_sm`` (tok2vec, tagger, senter and ner over the whole text; the parser only on
   the few sentences that may attribute a quote; lemmatizer and attribute ruler off) gives entities
   (``entities.py``), dates (``dates.py``), quantities (``quantities.py``), quote speakers (``quotes.py``),
@@ -49,6 +50,11 @@ MIN_LANGUAGE_PROBABILITY = 0.80
 BATCH_SIZE = 16
 _EXCLUDED_PIPES = ["lemmatizer", "attribute_ruler"]
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_WORD = re.compile(r"[^\W\d_]+")
+_ENGLISH_FUNCTION_WORDS = frozenset(
+    "the of and to that for it was on with as he she they by at from his her will have has are were be this which "
+    "said would their its an not but who".split()
+)
 
 DetectorFactory.seed = 0  # langdetect samples at random; a fixed seed makes it deterministic
 
@@ -126,6 +132,10 @@ def detect_language(text: str) -> str:
     except LangDetectException:
         return "und"
     if best.prob < MIN_LANGUAGE_PROBABILITY:
+        # langdetect wavers on short texts; English function words settle the common case
+        words = _WORD.findall(sample.lower())
+        if len(words) >= 4 and sum(w in _ENGLISH_FUNCTION_WORDS for w in words) / len(words) >= 0.25:
+            return "en"
         return "und"
     return best.lang.split("-")[0]  # "zh-cn" -> "zh"
 
@@ -149,7 +159,7 @@ def _from_doc(text: str, doc: Doc, reference: dt.datetime, title: str | None) ->
         organisations=names.organisations,
         places=names.places,
         dates=tuple(
-            dates_.mention(text, ent.start_char, ent.end_char, reference)
+            dates_.mention(text, ent.start_char, ent.end_char, reference, dates_.tense_of(ent.sent))
             for ent in doc.ents if ent.label_ == "DATE"
         ),
         quantities=tuple(quantities_.quantities(doc, text)),

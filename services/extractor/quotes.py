@@ -121,7 +121,10 @@ class _Context:
         first = max(bisect_right(self.starts, q.outer_start) - 1, 0)
         last = max(bisect_right(self.starts, max(q.outer_end - 1, q.outer_start)) - 1, first)
         paragraph = self.paragraph(q.outer_start)
-        same = lambda i: 0 <= i < len(self.sentences) and self.paragraph(self.starts[i]) == paragraph
+
+        def same(i: int) -> bool:
+            return 0 <= i < len(self.sentences) and self.paragraph(self.starts[i]) == paragraph
+
         groups = [list(range(first, last + 1))]
         groups += [[i] for i in (first - 1, first - 2) if same(i)]
         groups += [[i] for i in (last + 1,) if same(i)]
