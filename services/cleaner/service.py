@@ -6,6 +6,7 @@ from pydantic_settings import SettingsConfigDict
 
 from schemas.messages import CleanedArticle, Stage as StageName
 from schemas.topics import TOPICS
+from services.cleaner.extract import clean_html, clean_text
 from services.cleaner.logic import clean
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service
@@ -26,7 +27,14 @@ def observe(article: CleanedArticle, metrics: StageMetrics) -> None:
 
 
 def build_stage(settings: CleanerSettings) -> Stage:
-    return Stage(StageName.cleaner, TOPICS.fetched, TOPICS.cleaned, clean, observe=observe)
+    return Stage(StageName.cleaner, TOPICS.fetched, TOPICS.cleaned, clean, observe=observe, warm_up=warm_up)
+
+
+def warm_up() -> None:
+    """Load the line models and parsers before the first message."""
+    sample = "A headline\n\nThe first paragraph of a story, long enough to be kept as body text by the cleaner."
+    clean_text(sample)
+    clean_html(f"<html><body><article><p>{sample}</p></article></body></html>")
 
 
 def main() -> None:

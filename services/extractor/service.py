@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from pydantic_settings import SettingsConfigDict
 
 from schemas.messages import ExtractedArticle, Stage as StageName
 from schemas.topics import TOPICS
 from services.extractor.logic import extract
+from services.extractor.nlp import analyse
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service
 from services.runtime.settings import StageSettings
@@ -27,7 +30,13 @@ def observe(article: ExtractedArticle, metrics: StageMetrics) -> None:
 
 
 def build_stage(settings: ExtractorSettings) -> Stage:
-    return Stage(StageName.extractor, TOPICS.cleaned, TOPICS.extracted, extract, observe=observe)
+    return Stage(StageName.extractor, TOPICS.cleaned, TOPICS.extracted, extract, observe=observe, warm_up=warm_up)
+
+
+def warm_up() -> None:
+    """Load spaCy, dateparser and the language detector before the first message."""
+    analyse("Sergei Ryabkov told reporters in Geneva on Tuesday: “We expect 100 delegates.”",
+            datetime.now(timezone.utc))
 
 
 def main() -> None:

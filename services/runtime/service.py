@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import time
 
 import faust
 
@@ -105,6 +106,10 @@ def run_service(stage: Stage, settings: StageSettings, kafka: KafkaSettings | No
     log.info("starting %s (pid %d): kafka=%s topics %s -> %s, metrics on %s:%d", stage.name.value, os.getpid(),
              kafka.bootstrap_servers, kafka.topic(stage.source.name), kafka.topic(stage.sink.name),
              settings.metrics_host, settings.metrics_port)
+    if stage.warm_up is not None:
+        started = time.perf_counter()
+        stage.warm_up()
+        log.info("%s: warmed up in %.1f s", stage.name.value, time.perf_counter() - started)
     app, runner = build_app(stage, settings, kafka)
     runner.metrics.serve(settings.metrics_port, settings.metrics_host)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)

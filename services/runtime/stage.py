@@ -54,7 +54,8 @@ class Stage:
     ``step`` is the pure function of the input message (sync: run in a worker thread so parsing and NLP do
     not starve the event loop; async: awaited, for I/O-bound steps such as the fetcher's download).
     ``effect`` is the side effect applied to the step's output before it is produced (the indexer's store);
-    it may return a changed output. ``observe`` records domain metrics of a produced output.
+    it may return a changed output. ``observe`` records domain metrics of a produced output. ``warm_up``
+    loads models before the first message, so that it does not pay for them.
     """
 
     name: messages.Stage
@@ -63,6 +64,7 @@ class Stage:
     step: Callable[[Any], Any]
     effect: Callable[[Any], Any] | None = None
     observe: Callable[[Any, StageMetrics], None] | None = None
+    warm_up: Callable[[], Any] | None = None
 
 
 def decode(topic: Topic, value: bytes) -> messages.Message:
