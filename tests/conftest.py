@@ -49,12 +49,25 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{rep.when}", rep)
 
 
+class Web(str):
+    """The local server's base URL; ``fixed`` holds the names under /later/ that answer 200 (else 404)."""
+
+    fixed: set[str]
+
+
 class Routes(http.server.BaseHTTPRequestHandler):
     """Pages for the fetcher tests. Paths: /seed/<file>, /status/<code>, /loop, /redirect-to-seed, /big,
-    /pdf, /binary."""
+    /pdf, /binary, /later/<name> (404 until <name> is in ``Web.fixed``, then the first seed HTML page)."""
+
+    fixed: set[str] = set()
 
     def do_GET(self):  # noqa: N802
         path = self.path
+        if path.startswith("/later/"):
+            if path.removeprefix("/later/") in self.fixed:
+                path = "/seed/001_port_strike_rotterdam.html"
+            else:
+                return self._send(404, b"not yet", "text/plain")
         if path.startswith("/seed/"):
             file = SEEDS / path.removeprefix("/seed/")
             kind = "text/html; charset=utf-8" if file.suffix == ".html" else "text/plain; charset=utf-8"
@@ -97,5 +110,7 @@ def web():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Routes)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    web = Web(f"http://127.0.0.1:{server.server_address[1]}")
+    web.fixed = Routes.fixed
+    yield web
     server.shutdown()

@@ -6,10 +6,13 @@ import argparse
 import sys
 import time
 
+from kafka import TopicPartition
+
 from schemas.messages import DeadLetter, EnrichedEvent
 from schemas.topics import TOPICS, Topic
-from services.runtime.clients import consumer
+from services.runtime.clients import consumer, producer
 from services.runtime.settings import KafkaSettings
+from services.runtime.stage import ATTEMPTS_HEADER
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,11 +23,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ids", help="comma-separated article ids: print only these, stop when all were seen")
     p.set_defaults(func=run_tail)
 
-    d = sub.add_parser("dlq", help="inspect dead letters")
-    d.add_argument("action", choices=["list"])
+    d = sub.add_parser(
+        "dlq", help="list dead letters, or replay chosen ones after a fix",
+        description="list: print dead letters. replay: re-send the chosen dead letters' original bytes (same key) "
+        "to the topic they came from, with a newsflow-attempts header; choose with --offsets/--reason/--stage, "
+        "or --all. Dead letters are never deleted; a replayed message that fails again is dead-lettered again "
+        "with attempts + 1.",
+    )
+    d.add_argument("action", choices=["list", "replay"])
     _common(d, default_beginning=True)
     d.add_argument("--format", choices=["summary", "json"], default="summary")
     d.add_argument("--stage", help="only this stage's dead letters")
+    d.add_argument("--reason", help="only dead letters with this reason (e.g. http_unavailable)")
+    d.add_argument("--offsets", help="only these DLQ offsets: e.g. 3,7-12")
+    d.add_argument("--all", action="store_true", help="replay: every dead letter that matches (needed without filters)")
+    d.add_argument("--dry-run", action="store_true", help="replay: show what would be re-sent, send nothing")
     d.set_defaults(func=run_dlq)
 
 
@@ -85,11 +98,30 @@ def run_tail(args: argparse.Namespace) -> int:
     return 1 if (args.count and seen < args.count) or wanted else 0
 
 
+def parse_offsets(spec: str | None) -> set[int] | None:
+    if not spec:
+        return None
+    chosen: set[int] = set()
+    for part in spec.split(","):
+        low, _, high = part.strip().partition("-")
+        chosen.update(range(int(low), int(high or low) + 1))
+    return chosen
+
+
+def chosen(args: argparse.Namespace, offset: int, letter: DeadLetter, offsets: set[int] | None) -> bool:
+    return ((not args.stage or letter.stage.value == args.stage)
+            and (not args.reason or letter.reason == args.reason)
+            and (offsets is None or offset in offsets))
+
+
 def run_dlq(args: argparse.Namespace) -> int:
+    if args.action == "replay":
+        return run_replay(args)
+    offsets = parse_offsets(args.offsets)
     seen = 0
     for record, letter in _follow(args, TOPICS.dlq):
         assert isinstance(letter, DeadLetter)
-        if args.stage and letter.stage.value != args.stage:
+        if not chosen(args, record.offset, letter, offsets):
             continue
         if args.format == "json":
             print(letter.model_dump_json(), flush=True)
@@ -104,3 +136,45 @@ def run_dlq(args: argparse.Namespace) -> int:
     return 1 if args.count and seen < args.count else 0
 
 
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Re-send chosen dead letters to their source topics. Reads the DLQ up to its end as of now."""
+    offsets = parse_offsets(args.offsets)
+    if not (args.all or args.stage or args.reason or offsets):
+        print("newsflow dlq replay: choose with --offsets, --reason or --stage, or say --all", file=sys.stderr)
+        return 2
+    kafka = KafkaSettings()
+    c = consumer(kafka, TOPICS.dlq, from_beginning=True, timeout_ms=500)
+    ends = c.end_offsets(list(c.assignment()))
+    letters: list[tuple[int, DeadLetter]] = []
+    deadline = time.monotonic() + (args.timeout or 60)
+    try:
+        while any(c.position(tp) < end for tp, end in ends.items()) and time.monotonic() < deadline:
+            for records in c.poll(timeout_ms=500).values():
+                for r in records:
+                    if r.offset >= ends[TopicPartition(r.topic, r.partition)]:
+                        continue
+                    letter = DeadLetter.model_validate_json(r.value)
+                    if chosen(args, r.offset, letter, offsets):
+                        letters.append((r.offset, letter))
+    finally:
+        c.close()
+    if args.count:
+        letters = letters[: args.count]
+    if args.dry_run or not letters:
+        for offset, letter in letters:
+            print(f"would replay {offset}: {letter.reason} -> {letter.source_topic} key={letter.key!r}")
+        print(f"{len(letters)} dead letters {'would be ' if args.dry_run else ''}replayed")
+        return 0
+    p = producer(kafka)
+    try:
+        for offset, letter in letters:
+            headers = [(ATTEMPTS_HEADER, str(letter.attempts).encode()),
+                       ("newsflow-replayed-from", f"{kafka.topic(TOPICS.dlq.name)}/{offset}".encode())]
+            p.send(letter.source_topic, key=letter.key or None, value=letter.value, headers=headers).get(30)
+            print(f"replayed {offset}: {letter.reason} -> {letter.source_topic}")
+    finally:
+        p.close(timeout=30)
+    print(f"{len(letters)} dead letters replayed")
+    return 0

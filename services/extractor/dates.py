@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-
 from typing import Literal
 
 import dateparser

@@ -30,6 +30,7 @@ DOCS = {
     "newsflow_processing_seconds": "Time from taking a message to producing its result (histogram).",
     "newsflow_messages_in_progress": "Messages being processed right now.",
     "newsflow_last_processed_timestamp_seconds": "Unix time the stage last finished a message.",
+    "newsflow_circuit_open": "1 while the circuit breaker halts the stage (too many dead letters), else 0.",
     "newsflow_consumer_lag": "Messages not yet processed, per input partition (high watermark - position).",
     "newsflow_end_to_end_latency_seconds": "Indexer only: from ingested_at to the enriched event (histogram).",
     "newsflow_boilerplate_removed_total": "Cleaner only: boilerplate blocks or lines removed, by category.",
@@ -58,6 +59,7 @@ class StageMetrics:
     in_progress: Gauge
     last_processed: Gauge
     lag: Gauge
+    circuit_open: Gauge
     end_to_end: Histogram
     boilerplate_removed: Counter
     entities: Counter
@@ -90,6 +92,7 @@ def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> Stag
         last_processed=Gauge(
             "newsflow_last_processed_timestamp_seconds", d["newsflow_last_processed_timestamp_seconds"], ["stage"], registry=r
         ),
+        circuit_open=Gauge("newsflow_circuit_open", d["newsflow_circuit_open"], ["stage"], registry=r),
         lag=Gauge("newsflow_consumer_lag", d["newsflow_consumer_lag"], ["stage", "topic", "partition"], registry=r),
         end_to_end=Histogram(
             "newsflow_end_to_end_latency_seconds",
@@ -114,6 +117,7 @@ def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> Stag
     m.retried.labels(stage, Reason.http_unavailable.value)
     m.in_progress.labels(stage)
     m.last_processed.labels(stage)
+    m.circuit_open.labels(stage)
     for category in BoilerplateCategory:
         m.boilerplate_removed.labels(category.value)
     for label in EntityLabel:

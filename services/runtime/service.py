@@ -9,6 +9,7 @@ open duplicate bugs) and the indexer is idempotent. SIGTERM: faust's worker stop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import ssl
@@ -16,11 +17,13 @@ import time
 
 import faust
 
+from services.runtime.breaker import CircuitOpen
 from services.runtime.metrics import stage_metrics
 from services.runtime.settings import KafkaSettings, StageSettings
 from services.runtime.stage import Delivery, Stage, StageRunner
 
 log = logging.getLogger("newsflow.service")
+EXIT_HALTED = 3  # exit status of a service stopped while its circuit breaker was open
 
 
 def faust_broker_options(kafka: KafkaSettings) -> dict:
@@ -51,6 +54,8 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         producer_acks=-1,
         producer_max_request_size=10 * 1024 * 1024,
         topic_replication_factor=kafka.replication_factor,  # for faust's internal leader-election topic
@@ -69,16 +74,32 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
     async def process(stream):
         async for event in stream.events():
             message = event.message
-            await runner.handle(
-                Delivery(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value if message.value is not None else b"",
-                    headers={k: _header(v) for k, v in (message.headers or [])},
-                )
+            delivery = Delivery(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value if message.value is not None else b"",
+                headers={k: _header(v) for k, v in (message.headers or [])},
             )
+            try:
+                await runner.handle(delivery)
+            except CircuitOpen as exc:
+                await halt(exc, delivery)
+
+    async def halt(exc: CircuitOpen, delivery: Delivery) -> None:
+        """Stop taking messages, and never let this one be acked (so never committed). The process stays up
+        (metrics, heartbeats, its partitions) until told to stop, so the halt is visible and no other
+        instance takes over the same poison; restart it after a fix to resume at this message. On SIGTERM
+        it exits at once with EXIT_HALTED: returning to the stream would ack the message."""
+        log.critical("%s: circuit breaker open (%s) at %s[%d]@%d; halted, nothing past it is committed. "
+                     "Inspect with `newsflow dlq list`, fix, then restart this service.", label, exc,
+                     delivery.topic, delivery.partition, delivery.offset)
+        while not app.should_stop:
+            await asyncio.sleep(0.5)
+        log.critical("%s: stopping while halted; exit %d", label, EXIT_HALTED)
+        logging.shutdown()
+        os._exit(EXIT_HALTED)
 
     @app.timer(interval=settings.lag_interval_seconds, on_leader=False)
     async def refresh_lag():

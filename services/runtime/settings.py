@@ -59,4 +59,10 @@ class StageSettings(BaseSettings):
     data_dir: Path = ROOT / ".data" / "faust"
     max_attempts: int = Field(4, ge=1, description="Tries of a transient failure before dead-lettering it")
     retry_backoff_seconds: float = Field(0.5, gt=0, description="First retry delay; doubles each try")
+    dlq_max_consecutive: int = Field(50, ge=0, description="Circuit breaker: halt after this many dead letters in a row (0: off)")
+    dlq_max_ratio: float = Field(0.5, ge=0, le=1, description="Circuit breaker: halt above this share of dead letters (0: off)")
+    dlq_window: int = Field(200, ge=1, description="Circuit breaker: messages the share is computed over")
+    session_timeout_seconds: float = Field(
+        15.0, gt=1, description="Consumer group session timeout: how soon a dead process's partitions move on"
+    )
     lag_interval_seconds: float = Field(5.0, gt=0, description="How often the consumer lag gauge is refreshed")

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from schemas import messages
 from schemas.topics import TOPICS, Topic
+from services.runtime.breaker import CircuitBreaker, CircuitOpen
 from services.runtime.errors import PermanentError, Reason, TransientError
 from services.runtime.metrics import StageMetrics
 from services.runtime.settings import KafkaSettings, StageSettings
@@ -32,6 +33,7 @@ from services.runtime.settings import KafkaSettings, StageSettings
 log = logging.getLogger("newsflow.stage")
 
 SCHEMA_HEADER = "newsflow-schema"
+ATTEMPTS_HEADER = "newsflow-attempts"  # set by `newsflow dlq replay`: how many times this message failed before
 Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
 
 
@@ -102,12 +104,14 @@ class StageRunner:
         self.positions: dict[tuple[str, int], int] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{stage.name.value}-step")
         self._label = stage.name.value
+        self.breaker = CircuitBreaker(settings.dlq_max_consecutive, settings.dlq_max_ratio, settings.dlq_window)
         metrics.consumed.labels(self._label, stage.source.name)
         metrics.produced.labels(self._label, stage.sink.name)
 
     async def handle(self, delivery: Delivery) -> messages.Message | messages.DeadLetter:
         """Process one delivery to its end: an output produced, or a dead letter produced. Never raises
-        for a bad message; raises only when the broker cannot take the output or the dead letter."""
+        for a bad message; raises when the broker cannot take the output or the dead letter, and
+        CircuitOpen when the circuit breaker halts the stage (that message is then not handled)."""
         m, label = self.metrics, self._label
         m.consumed.labels(label, self.stage.source.name).inc()
         m.in_progress.labels(label).inc()
@@ -137,12 +141,13 @@ class StageRunner:
                 )
             headers = [(SCHEMA_HEADER, self.stage.sink.schema_id.encode())]
             await self.send(self.sink_name, output.article_id.encode(), value, headers)
+            self._handled(delivery)
             m.produced.labels(label, self.stage.sink.name).inc()
+            self.breaker.processed()
             if self.stage.observe:
                 self.stage.observe(output, m)
             return output
         finally:
-            self.positions[(delivery.topic, delivery.partition)] = delivery.offset + 1
             m.processing.labels(label).observe(time.perf_counter() - started)
             m.in_progress.labels(label).dec()
             m.last_processed.labels(label).set(time.time())
@@ -171,6 +176,12 @@ class StageRunner:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, arg)
 
     async def _dead_letter(self, delivery: Delivery, reason: Reason, detail: str, error_class: str) -> messages.DeadLetter:
+        try:
+            self.breaker.before_dead_letter()
+        except CircuitOpen:
+            self.metrics.circuit_open.labels(self._label).set(1)
+            raise
+        attempts = _int(delivery.headers.get(ATTEMPTS_HEADER), 0) + 1
         letter = messages.DeadLetter(
             stage=self.stage.name,
             reason=reason.value,
@@ -183,6 +194,7 @@ class StageRunner:
             value=delivery.value,
             headers=delivery.headers,
             failed_at=_now(),
+            attempts=attempts,
         )
         headers = [
             (SCHEMA_HEADER, TOPICS.dlq.schema_id.encode()),
@@ -190,12 +202,17 @@ class StageRunner:
             ("newsflow-reason", reason.value.encode()),
             ("newsflow-error-class", error_class.encode()),
             ("newsflow-source", f"{delivery.topic}/{delivery.partition}/{delivery.offset}".encode()),
+            (ATTEMPTS_HEADER, str(attempts).encode()),
         ]
         log.warning("%s: dead-lettered %s[%d]@%d: %s: %s", self._label, delivery.topic, delivery.partition,
                     delivery.offset, reason.value, detail[:300])
         await self.send(self.dlq_name, delivery.key or b"", letter.to_bytes(), headers)
+        self._handled(delivery)
         self.metrics.dead_lettered.labels(self._label, reason.value).inc()
         return letter
+
+    def _handled(self, delivery: Delivery) -> None:
+        self.positions[(delivery.topic, delivery.partition)] = delivery.offset + 1
 
     def forget(self, revoked_partitions: list[tuple[str, int]]) -> None:
         """Drop positions (and lag series) of partitions this process no longer owns."""
@@ -216,6 +233,13 @@ class StageRunner:
             if highwater is None or position is None:
                 continue
             self.metrics.lag.labels(self._label, self.stage.source.name, str(tp[1])).set(max(highwater - position, 0))
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
 
 
 def _now() -> datetime:

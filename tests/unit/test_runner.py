@@ -157,3 +157,40 @@ def test_lag_is_high_watermark_minus_next_offset():
     runner.update_lag({("articles.ingest", 2): 50, ("articles.ingest", 3): 9}, {("articles.ingest", 3): 4})
     assert sample(runner, "newsflow_consumer_lag", stage="fetcher", topic="articles.ingest", partition="2") == 8
     assert sample(runner, "newsflow_consumer_lag", stage="fetcher", topic="articles.ingest", partition="3") == 5
+
+
+def test_replayed_messages_count_their_attempts():
+    runner, sent, _ = make_runner(passthrough)
+    replayed = Delivery(topic="articles.ingest", partition=0, offset=3, key=b"k", value=b"nope",
+                        headers={"newsflow-attempts": "2"})
+    letter = run(runner.handle(replayed))
+    assert letter.attempts == 3 and dict(sent[0][3])["newsflow-attempts"] == b"3"
+
+
+def test_the_circuit_breaker_halts_before_the_dead_letter_that_crosses_the_limit():
+    from services.runtime.breaker import CircuitOpen
+
+    runner, sent, _ = make_runner(passthrough)
+    runner.breaker.max_consecutive = 5
+    for offset in range(4):
+        run(runner.handle(delivery(b"bad", offset=offset)))
+    run(runner.handle(delivery(text_request(), offset=4)))  # a good one resets the run
+    for offset in range(5, 9):
+        run(runner.handle(delivery(b"bad", offset=offset)))
+    with pytest.raises(CircuitOpen, match="5 consecutive"):
+        run(runner.handle(delivery(b"bad", offset=9)))
+    assert len([s for s in sent if s[0] == "articles.dlq"]) == 8  # the 9th bad one was not dead-lettered
+    assert sample(runner, "newsflow_circuit_open", stage="fetcher") == 1
+
+
+def test_the_circuit_breaker_also_trips_on_a_high_share_of_dead_letters():
+    from services.runtime.breaker import CircuitBreaker, CircuitOpen
+
+    breaker = CircuitBreaker(max_consecutive=0, max_ratio=0.5, window=10)
+    for i in range(9):  # alternate: 50% never exceeds the limit
+        breaker.before_dead_letter() if i % 2 else breaker.processed()
+    breaker.processed()
+    for _ in range(2):  # 5 of the last 10: at the limit, not above it
+        breaker.before_dead_letter()
+    with pytest.raises(CircuitOpen, match="60% of the last 10"):
+        breaker.before_dead_letter()
