@@ -59,23 +59,61 @@ class Broker:
     bootstrap: str
     port: int | None = None
     data: Path | None = None
+    controller_port: int | None = None
 
     @classmethod
     def start(cls) -> Broker:
         existing = os.environ.get("NEWSFLOW_TEST_BOOTSTRAP")
         if existing:
             return cls(bootstrap=existing)
-        port = free_port()
-        cport = free_port()
-        data = Path(tempfile.mkdtemp(prefix="newsflow-kafka-"))
-        env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(cport), "KAFKA_DATA": str(data)}
-        subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"], check=True, env=env, timeout=600)
-        broker = cls(bootstrap=f"127.0.0.1:{port}", port=port, data=data)
-        wait_for_broker(broker.kafka(), 60)
+        broker = cls.create()
+        broker.restart()
         return broker
 
+    @classmethod
+    def create(cls) -> Broker:
+        """A local broker with its ports and data folder chosen, not started yet (``restart()`` starts it)."""
+        port = free_port()
+        data = Path(tempfile.mkdtemp(prefix="newsflow-kafka-"))
+        return cls(bootstrap=f"127.0.0.1:{port}", port=port, data=data, controller_port=free_port())
+
     def env(self) -> dict[str, str]:
-        return {"KAFKA_PORT": str(self.port), "KAFKA_DATA": str(self.data)}
+        env = {"KAFKA_PORT": str(self.port), "KAFKA_DATA": str(self.data)}
+        if self.controller_port is not None:
+            env["KAFKA_CONTROLLER_PORT"] = str(self.controller_port)
+        return env
+
+    def pid(self) -> int | None:
+        """The broker's process id, from kafka.sh's pidfile ($KAFKA_DATA/broker.pid)."""
+        try:
+            return int((self.data / "broker.pid").read_text().strip())
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def alive(self) -> bool:
+        pid = self.pid()
+        return pid is not None and _process_running(pid)
+
+    def kill(self, timeout: float = 30) -> int:
+        """kill -9 the local broker (no clean shutdown: no flush, no leaving the group coordinator); return its
+        pid once it is gone. Its data folder and ports stay, for ``restart()``."""
+        pid = self.pid()
+        if self.port is None or pid is None:
+            raise RuntimeError("not a local broker started by kafka.sh")
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_until(lambda: not _process_running(pid), timeout, 0.1, f"broker pid {pid} to die")
+        return pid
+
+    def restart(self, timeout: float = 120) -> None:
+        """Start the local broker (again) on the same ports and data, and wait until it answers."""
+        if self.port is None:
+            raise RuntimeError("not a local broker started by kafka.sh")
+        env = {**os.environ, **self.env()}
+        subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"], check=True, env=env, timeout=600)
+        wait_for_broker(self.kafka(), timeout)
 
     def kafka(self, prefix: str = "") -> KafkaSettings:
         return KafkaSettings(bootstrap_servers=self.bootstrap, topic_prefix=prefix)
@@ -85,6 +123,15 @@ class Broker:
             return
         subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "stop"], env={**os.environ, **self.env()}, timeout=120)
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+def _process_running(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie (a killed broker is reparented, so it may linger as one)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 @dataclass
@@ -213,6 +260,67 @@ class Pipeline:
     def stop(self) -> None:
         for stage in list(self.services):
             self.stop_service(stage)
+
+    def kill_service(self, stage: str, timeout: float = 30) -> int:
+        """kill -9 a service (no commit, no leaving the group); return the dead process's pid.
+        ``start_service(stage)`` starts a new one."""
+        service = self.services[stage]
+        if service.alive():
+            os.killpg(service.process.pid, signal.SIGKILL)
+            service.process.wait(timeout)
+        return service.process.pid
+
+    def pids(self) -> dict[str, int]:
+        return {stage: s.process.pid for stage, s in self.services.items()}
+
+    # --- the index -----------------------------------------------------------------------------------------
+    def index_counts(self) -> dict[str, int]:
+        """Rows of the index: ``documents`` (one per article id), ``distinct_ids``, ``fts_rows`` and
+        ``fts_distinct`` (the full-text table, where a redelivery handled wrongly would add a second row)."""
+        import sqlite3
+
+        if not self.db_path.exists():
+            return {"documents": 0, "distinct_ids": 0, "fts_rows": 0, "fts_distinct": 0}
+        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+            return {
+                "documents": one("SELECT count(*) FROM documents"),
+                "distinct_ids": one("SELECT count(DISTINCT article_id) FROM documents"),
+                "fts_rows": one("SELECT count(*) FROM documents_fts"),
+                "fts_distinct": one("SELECT count(DISTINCT article_id) FROM documents_fts"),
+            }
+        finally:
+            db.close()
+
+    def document_ids(self) -> set[str]:
+        import sqlite3
+
+        if not self.db_path.exists():
+            return set()
+        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            return {row[0] for row in db.execute("SELECT article_id FROM documents")}
+        finally:
+            db.close()
+
+    def topic_counts(self) -> dict[str, int]:
+        """Records in each of this pipeline's topics (end offset minus beginning offset, all partitions)."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        c = KafkaConsumer(**self.kafka.kafka_python_config(), enable_auto_commit=False)
+        try:
+            counts = {}
+            for t in TOPICS:
+                name = self.kafka.topic(t.name)
+                tps = [TopicPartition(name, p) for p in sorted(c.partitions_for_topic(name) or ())]
+                ends, begins = c.end_offsets(tps), c.beginning_offsets(tps)
+                counts[t.name] = sum(ends[tp] - begins[tp] for tp in tps)
+            return counts
+        finally:
+            c.close()
 
     # --- pushing -------------------------------------------------------------------------------------------
     def producer(self) -> KafkaProducer:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import re
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -46,6 +45,8 @@ from deploy_helpers import (
     tool,
 )
 
+from tests.harness import free_port, wait_until
+
 SCRAPE_INTERVAL = "1s"
 TIMEOUT = httpx.Timeout(10.0)
 ARTICLES = [
@@ -63,27 +64,9 @@ ARTICLES = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(condition, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
-
-
 def metrics_ports(pipeline) -> dict[str, int]:
-    """stage -> metrics port of the running pipeline (tests/harness.py's Pipeline)."""
-    ports = getattr(pipeline, "metrics_ports", None)
-    return dict(ports) if ports else {stage: s.metrics_port for stage, s in pipeline.services.items()}
+    """stage -> metrics port of the running pipeline."""
+    return {stage: service.metrics_port for stage, service in pipeline.services.items()}
 
 
 @dataclass
@@ -148,7 +131,7 @@ def prometheus(pipeline, tmp_path_factory):
             return False
 
     try:
-        wait_until(ready, 60, "prometheus to be ready")
+        wait_until(ready, 60, what="prometheus to be ready")
         yield prom
     finally:
         client.close()
@@ -182,7 +165,7 @@ def _catch_up(pipeline, prometheus: Prometheus) -> None:
         dead = prometheus.query("newsflow_messages_dead_lettered_total")
         return all(seen.get(s, -1) >= now[s] for s in STAGES) and set(STAGES) <= set(lag) and dead
 
-    wait_until(caught_up, 60, "prometheus to scrape the processed articles, the lag gauges and a dead letter")
+    wait_until(caught_up, 60, what="prometheus to scrape the processed articles, the lag gauges and a dead letter")
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +175,7 @@ def observed(pipeline, prometheus):
     Round 1 (one article and one malformed message, dead-lettered by the fetcher) makes every lazily
     created series exist (a counter child appears at its first increment, so Prometheus never sees that
     increment); round 2 then moves counters that Prometheus already knows, so rates are above zero."""
-    wait_until(lambda: _values(prometheus.query("up"), "job") == {s: 1.0 for s in STAGES}, 60,
+    wait_until(lambda: _values(prometheus.query("up"), "job") == {s: 1.0 for s in STAGES}, 60, what=
                "every job to be up in prometheus")
     ids = pipeline.push_texts(ARTICLES[:1])
     pipeline.push_raw([b"{not json: observability test"], key=f"observability-{uuid.uuid4().hex[:8]}".encode())
@@ -284,7 +267,7 @@ def test_prometheus_evaluates_every_alert_rule_without_error(prometheus, observe
         done = set(rules) == names and all(not r["lastEvaluation"].startswith("0001") for r in rules.values())
         return rules if done else None
 
-    rules = wait_until(evaluated, 30, "every alert rule to be evaluated")
+    rules = wait_until(evaluated, 30, what="every alert rule to be evaluated")
     assert all(r["health"] == "ok" for r in rules.values()), {n: r.get("lastError") for n, r in rules.items()}
     firing = [a["labels"] for r in rules.values() for a in r.get("alerts", []) if a["state"] == "firing"]
     assert not firing, firing
