@@ -241,7 +241,13 @@ class DeadLetter(Message):
     partition: int
     offset: int
     key: bytes | None = None
-    value: bytes = Field(description="The original message bytes, unchanged")
+    value: bytes = Field(description="The original message bytes, unchanged (unless value_truncated)")
+    value_truncated: bool = Field(
+        False, description="True when the original was too large to carry: value holds its first 64 KiB and the "
+        "whole original stays at source_topic/partition/offset"
+    )
+    value_size: int | None = Field(None, description="Size of the original in bytes, when truncated")
+    value_sha256: str | None = Field(None, description="sha256 of the original, when truncated")
     headers: dict[str, str] = Field(default_factory=dict)
     failed_at: UtcDatetime
     attempts: int = 1

@@ -371,6 +371,28 @@ class Pipeline:
         letters = self.read(TOPICS.dlq, lambda got: sum(map(where, got)) >= count, timeout)
         return [d for d in letters if where(d)]
 
+    def outcomes(self, ids: Iterable[str], timeout: float = 120) -> dict[str, EnrichedEvent | DeadLetter]:
+        """The terminal outcome of each article id: its enriched event, or its dead letter (keyed by the id),
+        whichever comes first; raises TimeoutError naming the ids still without one."""
+        wanted, got = set(ids), {}
+        readers = [(t, consumer(self.kafka, t, from_beginning=True, timeout_ms=200)) for t in (TOPICS.enriched, TOPICS.dlq)]
+        deadline = time.monotonic() + timeout
+        try:
+            while not wanted <= got.keys():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no outcome within {timeout:g} s for {sorted(wanted - got.keys())}")
+                for topic, c in readers:
+                    for records in c.poll(timeout_ms=200).values():
+                        for r in records:
+                            m = topic.model.model_validate_json(r.value)
+                            key = m.article_id if topic is TOPICS.enriched else (m.key or b"").decode("utf-8", "replace")
+                            if key in wanted:
+                                got.setdefault(key, m)
+        finally:
+            for _, c in readers:
+                c.close()
+        return got
+
     def cli(self, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([PYTHON, "-m", "services.cli", *args], cwd=ROOT, env=self.env, input=input,
                               capture_output=True, text=True, timeout=timeout)

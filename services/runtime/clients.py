@@ -17,15 +17,22 @@ from services.runtime.settings import KafkaSettings
 from services.runtime.stage import SCHEMA_HEADER
 
 
-def wait_for_broker(kafka: KafkaSettings, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
+def wait_for_broker(kafka: KafkaSettings, timeout: float | None = 60.0, on_wait=None) -> None:
+    """Return once a broker answers; raise after ``timeout`` seconds (None: wait for ever). ``on_wait`` is
+    called every ~10 s of waiting (to log it)."""
+    started = time.monotonic()
+    last_report = started
     while True:
         try:
             KafkaAdminClient(**kafka.kafka_python_config(), request_timeout_ms=5000).close()
             return
         except KafkaError:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if timeout is not None and now - started > timeout:
                 raise
+            if on_wait is not None and now - last_report >= 10:
+                on_wait()
+                last_report = now
             time.sleep(0.5)
 
 

@@ -28,6 +28,7 @@ class Reason(str, enum.Enum):
     empty_content = "empty_content"              # nothing left to process (empty page, no article text)
     message_too_large = "message_too_large"      # output larger than the broker accepts
     processing_error = "processing_error"        # unexpected exception in a step: a bug, kept for replay
+    broker_unavailable = "broker_unavailable"    # transient only: the broker did not take a produce; retried
 
 
 class StageError(Exception):

@@ -16,8 +16,11 @@ import ssl
 import time
 
 import faust
+from aiokafka import errors as kafka_errors
 
 from services.runtime.breaker import CircuitOpen
+from services.runtime.clients import wait_for_broker
+from services.runtime.errors import PermanentError, Reason, TransientError
 from services.runtime.metrics import stage_metrics
 from services.runtime.settings import KafkaSettings, StageSettings
 from services.runtime.stage import Delivery, Stage, StageRunner
@@ -65,7 +68,14 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
     metrics = stage_metrics(label)
 
     async def send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        await app.producer.send_and_wait(topic, key, value, None, None, headers)
+        try:
+            await app.producer.send_and_wait(topic, key, value, None, None, headers)
+        except (kafka_errors.MessageSizeTooLargeError, kafka_errors.RecordTooLargeError,
+                kafka_errors.RecordListTooLargeError) as exc:
+            raise PermanentError(f"the broker refused a {len(value)}-byte record: {exc!r}",
+                                 Reason.message_too_large) from None
+        except kafka_errors.KafkaError as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}", Reason.broker_unavailable) from None
 
     runner = StageRunner(stage, settings, kafka, metrics, send)
     source = app.topic(kafka.topic(stage.source.name), key_serializer="raw", value_serializer="raw")
@@ -106,7 +116,8 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
         assigned = list(app.consumer.assignment())
         if assigned:
             highwaters = await app.consumer.highwaters(*assigned)
-            fallback = {(tp.topic, tp.partition): await app.consumer.position(tp) for tp in assigned}
+            fallback = {(tp.topic, tp.partition): await app.consumer.position(tp)
+                        for tp in assigned if (tp.topic, tp.partition) not in runner.positions}
             runner.update_lag({(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}, fallback)
 
     @app.on_partitions_revoked.connect
@@ -133,5 +144,8 @@ def run_service(stage: Stage, settings: StageSettings, kafka: KafkaSettings | No
         log.info("%s: warmed up in %.1f s", stage.name.value, time.perf_counter() - started)
     app, runner = build_app(stage, settings, kafka)
     runner.metrics.serve(settings.metrics_port, settings.metrics_host)
+    # faust gives up when no broker answers at start; wait for one instead of crash-looping.
+    wait_for_broker(kafka, timeout=None, on_wait=lambda: log.warning(
+        "%s: no Kafka broker answers at %s yet; waiting", stage.name.value, kafka.bootstrap_servers))
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

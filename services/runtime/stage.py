@@ -13,6 +13,7 @@ faust commits only handled offsets (after flushing its producer): at-least-once,
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 import time
@@ -33,6 +34,7 @@ from services.runtime.settings import KafkaSettings, StageSettings
 log = logging.getLogger("newsflow.stage")
 
 SCHEMA_HEADER = "newsflow-schema"
+TRUNCATED_BYTES = 64 * 1024  # inline part of an original too large to dead-letter whole
 ATTEMPTS_HEADER = "newsflow-attempts"  # set by `newsflow dlq replay`: how many times this message failed before
 Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
 
@@ -130,6 +132,8 @@ class StageRunner:
                         f"output of {len(value)} bytes exceeds the {self.max_message_bytes}-byte message limit",
                         Reason.message_too_large,
                     )
+                headers = [(SCHEMA_HEADER, self.stage.sink.schema_id.encode())]
+                await self._produce(self.sink_name, output.article_id.encode(), value, headers)
             except PermanentError as exc:
                 m.failed.labels(label, exc.reason.value, "permanent").inc()
                 return await self._dead_letter(delivery, exc.reason, exc.detail, type(exc).__name__)
@@ -139,8 +143,6 @@ class StageRunner:
                 return await self._dead_letter(
                     delivery, Reason.processing_error, f"{type(exc).__name__}: {exc}", type(exc).__name__
                 )
-            headers = [(SCHEMA_HEADER, self.stage.sink.schema_id.encode())]
-            await self.send(self.sink_name, output.article_id.encode(), value, headers)
             self._handled(delivery)
             m.produced.labels(label, self.stage.sink.name).inc()
             self.breaker.processed()
@@ -169,6 +171,21 @@ class StageRunner:
                 log.warning("%s: transient failure (%s), retry %d/%d in %.1fs", self._label, exc.detail, attempt, attempts - 1, delay)
                 await self.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def _produce(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """Send and wait for the broker's acknowledgement. Broker trouble (TransientError from ``send``) is
+        retried with capped backoff for as long as it lasts: it is never a reason to dead-letter a message.
+        A PermanentError (the broker refuses the record, e.g. too large) propagates."""
+        delay = self.settings.retry_backoff_seconds
+        while True:
+            try:
+                return await self.send(topic, key, value, headers)
+            except TransientError as exc:
+                self.metrics.failed.labels(self._label, Reason.broker_unavailable.value, "transient").inc()
+                self.metrics.retried.labels(self._label, Reason.broker_unavailable.value).inc()
+                log.warning("%s: broker trouble sending to %s (%s); retrying in %.1fs", self._label, topic, exc.detail, delay)
+                await self.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def _call(self, fn: Callable[[Any], Any], arg: Any) -> Any:
         if inspect.iscoroutinefunction(fn):
@@ -206,7 +223,16 @@ class StageRunner:
         ]
         log.warning("%s: dead-lettered %s[%d]@%d: %s: %s", self._label, delivery.topic, delivery.partition,
                     delivery.offset, reason.value, detail[:300])
-        await self.send(self.dlq_name, delivery.key or b"", letter.to_bytes(), headers)
+        value = letter.to_bytes()
+        if len(value) > self.max_message_bytes:
+            # The original stays in its source topic: the dead letter carries it by reference (topic,
+            # partition, offset) with its size and digest, and only its first bytes inline.
+            letter = letter.model_copy(update={
+                "value": delivery.value[:TRUNCATED_BYTES], "value_truncated": True, "value_size": len(delivery.value),
+                "value_sha256": hashlib.sha256(delivery.value).hexdigest(),
+            })
+            value = letter.to_bytes()
+        await self._produce(self.dlq_name, delivery.key or b"", value, headers)
         self._handled(delivery)
         self.metrics.dead_lettered.labels(self._label, reason.value).inc()
         return letter

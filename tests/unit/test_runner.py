@@ -194,3 +194,40 @@ def test_the_circuit_breaker_also_trips_on_a_high_share_of_dead_letters():
         breaker.before_dead_letter()
     with pytest.raises(CircuitOpen, match="60% of the last 10"):
         breaker.before_dead_letter()
+
+
+def test_broker_trouble_is_retried_until_the_broker_takes_the_message_never_dead_lettered():
+    failures = [TransientError("KafkaTimeoutError: no leader", Reason.broker_unavailable)] * 5
+    runner, sent, sleeps = make_runner(passthrough)
+    ok_send = runner.send
+
+    async def flaky_send(*args):
+        if failures:
+            raise failures.pop()
+        await ok_send(*args)
+
+    runner.send = flaky_send
+    out = run(runner.handle(delivery(text_request())))
+    assert isinstance(out, FetchedArticle) and [t for t, *_ in sent] == ["articles.fetched"]
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert sample(runner, "newsflow_messages_retried_total", stage="fetcher", reason="broker_unavailable") == 5
+
+
+def test_a_record_the_broker_refuses_is_dead_lettered_and_an_oversize_original_is_kept_by_reference():
+    runner, sent, _ = make_runner(passthrough)
+    ok_send = runner.send
+
+    async def picky_send(topic, key, value, headers):
+        if topic == "articles.fetched":
+            raise PermanentError("the broker refused a record", Reason.message_too_large)
+        await ok_send(topic, key, value, headers)
+
+    runner.send = picky_send
+    runner.max_message_bytes = 200_000
+    big = text_request("y" * 180_000)  # fits as the original, not as a base64 dead letter
+    letter = run(runner.handle(delivery(big)))
+    assert letter.reason == "message_too_large" and letter.value_truncated
+    assert letter.value_size == len(big) and len(letter.value) == 64 * 1024 and big.startswith(letter.value)
+    [(topic, _, raw, _)] = sent
+    assert topic == "articles.dlq" and len(raw) <= 200_000
+    assert DeadLetter.from_bytes(raw).value_sha256 == __import__("hashlib").sha256(big).hexdigest()
