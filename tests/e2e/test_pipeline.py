@@ -15,6 +15,9 @@ from __future__ import annotations
 import pytest
 
 from schemas.messages import IngestRequest
+from schemas.topics import TOPICS
+from services.indexer.store import SqliteIndex
+from services.runtime.metrics import DOCS
 from tests.conftest import SEED_ARTICLE, SEEDS
 from tests.harness import STAGES, metric, request, seed_request, wait_until
 
@@ -124,8 +127,6 @@ def test_bad_input_is_dead_lettered_with_its_reason_while_every_service_keeps_ru
 
 
 def test_the_same_article_pushed_twice_leaves_one_document(pipeline):
-    from services.indexer.store import SqliteIndex
-
     text = SEEDS.joinpath("003_central_bank_rates.txt").read_text().replace("Frankfurt", "Frankfurt am Main")
     first = request(text=text)
     again = first.model_copy()  # same id, pushed again (a re-push or a redelivery)
@@ -134,7 +135,7 @@ def test_the_same_article_pushed_twice_leaves_one_document(pipeline):
     pipeline.wait_enriched([first.article_id])
     pipeline.push([again, other_url])
     events = pipeline.read(
-        __import__("schemas.topics", fromlist=["TOPICS"]).TOPICS.enriched,
+        TOPICS.enriched,
         lambda got: sum(e.article_id == first.article_id for e in got) >= 2
         and any(e.article_id == other_url.article_id for e in got),
         120,
@@ -150,8 +151,6 @@ def test_the_same_article_pushed_twice_leaves_one_document(pipeline):
 
 
 def test_every_service_exports_the_documented_metrics(pipeline):
-    from services.runtime.metrics import DOCS
-
     wait_until(lambda: all(
         metric(pipeline.services[s].metrics(), "newsflow_messages_consumed_total", stage=s) > 0 for s in STAGES),
         120, what="every stage to consume something")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import datetime, timezone
 
 import pytest
@@ -230,4 +231,4 @@ def test_a_record_the_broker_refuses_is_dead_lettered_and_an_oversize_original_i
     assert letter.value_size == len(big) and len(letter.value) == 64 * 1024 and big.startswith(letter.value)
     [(topic, _, raw, _)] = sent
     assert topic == "articles.dlq" and len(raw) <= 200_000
-    assert DeadLetter.from_bytes(raw).value_sha256 == __import__("hashlib").sha256(big).hexdigest()
+    assert DeadLetter.from_bytes(raw).value_sha256 == hashlib.sha256(big).hexdigest()
