@@ -104,7 +104,10 @@ class Broker:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        wait_until(lambda: not _process_running(pid), timeout, 0.1, f"broker pid {pid} to die")
+        # A killed JVM's main thread can show as a zombie while its other threads (and sockets) still live:
+        # gone means the port refuses too.
+        wait_until(lambda: not _process_running(pid) and not _answers(self.port), timeout, 0.1,
+                   f"broker pid {pid} to die")
         return pid
 
     def restart(self, timeout: float = 120) -> None:
@@ -123,6 +126,14 @@ class Broker:
             return
         subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "stop"], env={**os.environ, **self.env()}, timeout=120)
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _process_running(pid: int) -> bool:

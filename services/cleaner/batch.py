@@ -13,7 +13,12 @@ import json
 import sys
 from typing import Iterable, TextIO
 
+from services.cleaner import html as _html_mode  # noqa: F401  (imports trafilatura once, at start-up)
+from services.cleaner import lines as _lines
 from services.cleaner.extract import clean_html, clean_text
+
+_lines.load_model()  # read both models at start-up, not on the first record
+_lines.load_model(str(_lines.HTML_MODEL_PATH))
 
 
 def clean_record(line: str) -> dict:

@@ -15,6 +15,8 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from schemas.messages import BoilerplateCategory
 from services.cleaner import lines as L
 from services.cleaner.categories import categorise
@@ -57,15 +59,10 @@ def classify_lines(lines: list[L.Line], model: dict | None, title: str | None = 
         keep = (L.score_lines(x, model) >= model["threshold"]).tolist()
     if not any(keep):  # a short text or an odd page: keep what reads like sentences rather than nothing
         keep = ((x[:, L.SENTENCE_LIKE] > 0) | ((x[:, L.ENDS_PUNCT] > 0) & (x[:, L.N_WORDS] >= 5))).tolist()
-    removed: Counter = Counter()
-    block_sizes = Counter(line.block for line in lines)
-    for i, line in enumerate(lines):
-        row = x[i]
-        if keep[i] and row[L.STRONG_ANY] and row[L.N_WORDS] <= MAX_STRONG_WORDS:
-            keep[i] = False
-        if not keep[i]:
-            removed[L.category_of(row, block_sizes[line.block] > 2)] += 1
-    return keep, removed
+    keep_arr = np.array(keep, dtype=bool) & ~((x[:, L.STRONG_ANY] > 0) & (x[:, L.N_WORDS] <= MAX_STRONG_WORDS))
+    dropped = np.flatnonzero(~keep_arr)
+    removed: Counter = Counter(L.categories_of(x[dropped], x[dropped, L.BLOCK_LINES] > 2)) if dropped.size else Counter()
+    return keep_arr.tolist(), removed
 
 
 def clean_text(text: str) -> Cleaned:
@@ -82,12 +79,22 @@ def _clean_text(text: str) -> Cleaned:
     text = text.replace("\x00", "")
     lines = L.split_lines(text)
     keep, removed = classify_lines(lines, L.load_model())
+    title = None
+    if lines and len(lines[0].text) <= 300:
+        first = lines[0].text
+        if not keep[0]:
+            title = first
+            # The headline line is not boilerplate: don't count it as removed.
+            removed[categorise(first, len(L.WORD_RE.findall(first)), False)] -= 1
+        elif len(lines) > 1 and _looks_like_a_headline(first):
+            title, keep[0] = first, False
     kept = [line for line, k in zip(lines, keep) if k]
-    title = lines[0].text if lines and not keep[0] and len(lines[0].text) <= 300 else None
-    if title is not None and removed:
-        # The headline line is not boilerplate: don't count it as removed.
-        removed[categorise(title, len(L.WORD_RE.findall(title)), False)] -= 1
     return Cleaned(text=_join(kept), title=title, removed={c: n for c, n in removed.items() if n > 0})
+
+
+def _looks_like_a_headline(line: str) -> bool:
+    """A short first line that does not end like a sentence: the headline, returned as the title."""
+    return len(L.WORD_RE.findall(line)) <= 25 and not line.endswith((".", "!", "?", ":", ";", ",", "…"))
 
 
 def clean_html(html: str) -> Cleaned:

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
+
+import html_text
+import trafilatura
+from lxml import etree
 
 from schemas.messages import BoilerplateCategory as Cat
 from services.cleaner import lines as L
@@ -37,44 +42,51 @@ _ATTR_CATEGORIES: tuple[tuple[Cat, re.Pattern[str]], ...] = tuple(
         (Cat.navigation, r"(?:^|[\s_-])nav|menu|breadcrumb|masthead|header"),
     )
 )
-_ATTR_RE = re.compile("|".join(f"(?P<c{i}>{p.pattern})" for i, (_, p) in enumerate(_ATTR_CATEGORIES)),
-                      re.IGNORECASE)
+# One pass over the lower-cased "class id" strings; the named group says the category.
+_ATTR_RE = re.compile("|".join(f"(?P<c{i}>{p.pattern})" for i, (_, p) in enumerate(_ATTR_CATEGORIES)))
 _TAG_CATEGORIES = {"nav": Cat.navigation, "footer": Cat.legal, "aside": Cat.related_links, "form": Cat.newsletter}
-_FURNITURE_XPATH = "//nav|//footer|//aside|//form|//*[@class or @id][self::div or self::section or self::ul or self::aside or self::header]"
+_FURNITURE_XPATH = etree.XPath("//nav|//footer|//aside|//form|//div[@class or @id]|//section[@class or @id]|"
+                               "//ul[@class or @id]|//header[@class or @id]")
+_TITLE_XPATHS = tuple(etree.XPath(path) for path in ("//meta[@property='og:title']/@content", "//h1//text()",
+                                                     "//title//text()"))
 
 
 def _element_category(el) -> Cat | None:
     cat = _TAG_CATEGORIES.get(el.tag) if isinstance(el.tag, str) else None
     if cat is not None:
         return cat
-    m = _ATTR_RE.search(f"{el.get('class', '')} {el.get('id', '')}")
+    return _attr_category(f"{el.get('class', '')} {el.get('id', '')}")
+
+
+@lru_cache(maxsize=8192)
+def _attr_category(names: str) -> Cat | None:
+    """Category named by a "class id" string (pages repeat the same few class names: cached)."""
+    m = _ATTR_RE.search(names.lower())
     return _ATTR_CATEGORIES[int(m.lastgroup[1:])][0] if m else None
 
 
 def count_furniture(tree) -> Counter:
-    """Outermost page-furniture elements, by category (a nested element of the same category is not counted)."""
+    """Outermost page-furniture elements, by category (a nested element of the same category is not counted).
+
+    The xpath returns elements in document order, so an element is nested in an earlier one of its category
+    iff it is inside the last one counted for that category: one ancestor check, not a search of all of them."""
     counted: Counter = Counter()
-    marked: dict[int, Cat] = {}
-    for el in tree.xpath(_FURNITURE_XPATH):
+    outermost: dict[Cat, object] = {}
+    for el in _FURNITURE_XPATH(tree):
         cat = _element_category(el)
         if cat is None:
             continue
-        marked[id(el)] = cat
-        parent = el.getparent()
-        nested = False
-        while parent is not None:
-            if marked.get(id(parent)) is cat:
-                nested = True
-                break
-            parent = parent.getparent()
-        if not nested:
-            counted[cat] += 1
+        last = outermost.get(cat)
+        if last is not None and any(anc is last for anc in el.iterancestors()):
+            continue
+        counted[cat] += 1
+        outermost[cat] = el
     return counted
 
 
 def _title(tree) -> str | None:
-    for path in ("//meta[@property='og:title']/@content", "//h1//text()", "//title//text()"):
-        found = tree.xpath(path)
+    for xpath in _TITLE_XPATHS:
+        found = xpath(tree)
         if found:
             text = _TITLE_RE.sub(" ", " ".join(str(t) for t in found)).strip()
             if text:
@@ -83,8 +95,6 @@ def _title(tree) -> str | None:
 
 
 def _parse(html: str):
-    import trafilatura
-
     if not html or not html.strip() or len(html) > MAX_HTML_BYTES:
         return None
     return trafilatura.load_html(html.replace("\x00", ""))
@@ -92,13 +102,30 @@ def _parse(html: str):
 
 def main_content(html: str, tree=None) -> tuple[str, object]:
     """trafilatura's fast extraction of the main content (and the parsed tree)."""
-    import trafilatura
-
     tree = tree if tree is not None else _parse(html)
     if tree is None:
         return "", None
     text = trafilatura.extract(tree, include_comments=False, fast=True, deduplicate=False) or ""
     return text, tree
+
+
+MENU_MIN_LINES = 100  # a fast extraction this long and mostly not sentences is likely a menu, not an article
+MENU_MAX_PROSE = 0.25  # share of its words in sentence-like lines
+
+
+def prose_share(lines: list[L.Line], stopwords: frozenset[str]) -> float:
+    """Share of the words in sentence-like lines (a navigation list: many short items, no sentences)."""
+    x = L.features(lines, stopwords)
+    words = x[:, L.N_WORDS]
+    return float((words * (x[:, L.SENTENCE_LIKE] > 0)).sum() / max(words.sum(), 1.0))
+
+
+def _reads_like_a_menu(lines: list[L.Line], stopwords: frozenset[str]) -> float | None:
+    """The prose share of a long extraction that reads like a navigation list (None: it does not)."""
+    if len(lines) < MENU_MIN_LINES:
+        return None
+    share = prose_share(lines, stopwords)
+    return share if share < MENU_MAX_PROSE else None
 
 
 def clean_html(html: str):
@@ -111,16 +138,25 @@ def clean_html(html: str):
     title = _title(tree)
     text, _ = main_content(html, tree)
     lines = L.split_lines(text)
+    model = L.load_model(str(L.HTML_MODEL_PATH))
+    menu_share = _reads_like_a_menu(lines, model["stopwords"]) if model is not None else None
+    if menu_share is not None:
+        # trafilatura returned a navigation list: clean the whole page as text instead, if that reads
+        # clearly more like prose
+        fallback = clean_text(html_text.extract_text(tree))
+        fallback_lines = L.split_lines(fallback.text)
+        if fallback_lines and prose_share(fallback_lines, model["stopwords"]) > menu_share + 0.2:
+            removed.update(fallback.removed)
+            return Cleaned(text=fallback.text, title=title or fallback.title,
+                           removed={c: n for c, n in removed.items() if n > 0})
     if lines:
-        keep, dropped = classify_lines(lines, L.load_model(str(L.HTML_MODEL_PATH)))
+        keep, dropped = classify_lines(lines, model)
         kept = [line for line, k in zip(lines, keep) if k]
         removed.update(dropped)
         body = _join(kept)
     else:
         body = ""
     if not body:  # nothing found as main content: fall back to the page as text, cleaned as text
-        import html_text
-
         fallback = clean_text(html_text.extract_text(tree))
         body = fallback.text
         removed.update(fallback.removed)

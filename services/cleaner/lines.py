@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from collections import Counter
 from functools import lru_cache
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from schemas.messages import BoilerplateCategory as Cat
-from services.cleaner.categories import STRONG, TRIGGER_PREFIXES, WEAK, strong_index, weak_indexes
+from services.cleaner.categories import STRONG, STRONG_PREFIXES, WEAK, WEAK_PREFIXES
 
 MODEL_PATH = Path(__file__).with_name("model") / "lines.json"
 HTML_MODEL_PATH = Path(__file__).with_name("model") / "html.json"
@@ -38,18 +41,44 @@ FEATURES = (
     "prev_words", "next_words", "prev_blank", "next_blank",
     "w1_words", "w3_words", "w7_words", "w1_stop", "w3_stop", "w7_stop", "w3_sent", "w7_sent", "w15_sent",
     "w3_strong", "w7_strong", "dist_long_before", "dist_long_after", "long_lines_after", "long_lines_before",
+    "short_run", "w3_separators", "w3_title_case", "head_title_case", "header_colon", "after_header_colon",
+    "w7_header_colon", "after_comment_cue",
 )
 N_FEATURES = len(FEATURES)
 STRONG_ANY = FEATURES.index("strong_any")
 N_WORDS = N_FEATURES  # not a model input: appended after the features (raw word count)
 SENTENCE_LIKE = FEATURES.index("sentence_like")
+BLOCK_LINES = FEATURES.index("block_lines")
 ENDS_PUNCT = FEATURES.index("ends_punct")
 _STRONG0 = FEATURES.index("strong_0")
 _WEAK0 = FEATURES.index("weak_0")
 
+# Character classes as lookup tables over the Basic Multilingual Plane (other code points map to U+FFFF).
+_BMP = 0x10000
 
-@dataclass(frozen=True)
-class Line:
+
+def _char_table(chars) -> np.ndarray:
+    table = np.zeros(_BMP, dtype=bool)
+    table[[ord(c) for c in chars]] = True
+    return table
+
+
+_SENT_PUNCT_TABLE = _char_table(".,;:!?，。、")
+_SEPARATOR_TABLE = _char_table("|»›·•/")
+_END_PUNCT_TABLE = _char_table(END_PUNCT)
+# The strong then the weak patterns, each made to match within one line of a "\n"-joined lower-cased text
+# (lower-casing once is much faster than IGNORECASE).
+_ML_PATTERNS = tuple(re.compile(p.pattern.replace(r"\s", r"[^\S\n]"), re.MULTILINE)
+                     for _, p in (*STRONG, *WEAK))
+_PREFIX_BITS: dict[str, int] = {}
+for _k, _prefixes in enumerate((*STRONG_PREFIXES, *WEAK_PREFIXES)):
+    for _p in _prefixes:
+        _PREFIX_BITS[_p] = _PREFIX_BITS.get(_p, 0) | (1 << _k)
+_COPYRIGHT_BITS = _PREFIX_BITS.get("c", 0)
+_WEAK_COMMENTS = [c for c, _ in WEAK].index(Cat.comments)
+
+
+class Line(NamedTuple):
     text: str
     block: int  # index of the block (run of non-blank lines) it belongs to
     blank_before: bool
@@ -80,32 +109,33 @@ def load_model(path: str = str(MODEL_PATH)) -> dict | None:
         return None
     model = {"stopwords": frozenset(raw["stopwords"]), "threshold": raw.get("threshold", 0.5)}
     for stage in ("stage1", "stage2"):
-        spec = raw[stage]
+        spec = raw.get(stage)
+        if spec is None:  # a one-stage model
+            continue
         model[stage] = (
             np.asarray(spec["feature"], dtype=np.intp),
             np.asarray(spec["threshold"], dtype=np.float64),
-            np.asarray(spec["left"], dtype=np.intp),
-            np.asarray(spec["right"], dtype=np.intp),
+            # children[2 * node + (x > threshold)]: one gather a level instead of two and a select
+            np.stack([np.asarray(spec["left"], dtype=np.intp), np.asarray(spec["right"], dtype=np.intp)], 1).ravel(),
             np.asarray(spec["value"], dtype=np.float64),
             np.asarray(spec["roots"], dtype=np.intp),
             int(spec["depth"]),
             float(spec["init"]),
         )
-    model["extra_html"] = raw.get("extra_html", 0)
     return model
 
 
 def predict_trees(spec: tuple, x: np.ndarray) -> np.ndarray:
     """Log-odds of a gradient-boosted ensemble for each row of ``x`` (leaves point to themselves)."""
-    feature, threshold, left, right, value, roots, depth, init = spec
+    feature, threshold, children, value, roots, depth, init = spec
     if x.shape[0] == 0:
         return np.zeros(0)
     flat = np.ascontiguousarray(x).ravel()
-    node = np.broadcast_to(roots, (x.shape[0], roots.shape[0])).copy()
+    node = np.broadcast_to(roots, (x.shape[0], roots.shape[0]))
     base = (np.arange(x.shape[0]) * x.shape[1])[:, None]
     for _ in range(depth):
-        go_left = flat[base + feature[node]] <= threshold[node]
-        node = np.where(go_left, left[node], right[node])
+        go_right = flat[base + feature[node]] > threshold[node]
+        node = children[2 * node + go_right]
     return init + value[node].sum(axis=1)
 
 
@@ -132,84 +162,124 @@ def _best_region(gain: np.ndarray) -> tuple[int, int]:
     return best_lo, best_hi
 
 
+def _lexicon(texts: list[str], low: list[str], line_of_token: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """(n, len(STRONG) + len(WEAK)) 0/1 matrix: which strong and weak patterns each eligible line matches.
+
+    A pattern only runs on the lines that have one of its trigger words (first four letters), and then once
+    over those lines joined, not once a line."""
+    n = len(texts)
+    hits = np.zeros((n, len(_ML_PATTERNS)))
+    if not low:
+        return hits
+    tok_bits = np.fromiter(map(_PREFIX_BITS.get, [w[:4] for w in low], repeat(0)), dtype=np.int64, count=len(low))
+    line_bits = np.zeros(n, dtype=np.int64)
+    np.bitwise_or.at(line_bits, line_of_token, tok_bits)
+    if any("©" in t for t in texts):
+        line_bits |= np.array(["©" in t for t in texts], dtype=np.int64) * _COPYRIGHT_BITS
+    line_bits[~eligible] = 0
+    for k, pattern in enumerate(_ML_PATTERNS):
+        cand = np.flatnonzero((line_bits >> k) & 1)
+        if not cand.size:
+            continue
+        sub = [texts[c].lower() for c in cand.tolist()]
+        starts = np.cumsum([0] + [len(t) + 1 for t in sub[:-1]])
+        pos = [m.start() for m in pattern.finditer("\n".join(sub))]
+        if pos:
+            hits[cand[np.searchsorted(starts, pos, side="right") - 1], k] = 1.0
+    return hits
+
+
+def _runs(flag: np.ndarray) -> np.ndarray:
+    """Length of the run of equal values of ``flag`` each position belongs to."""
+    change = np.concatenate(([True], flag[1:] != flag[:-1]))
+    run_id = np.cumsum(change) - 1
+    return np.bincount(run_id)[run_id]
+
+
 def features(lines: list[Line], stopwords: frozenset[str], title: str | None = None) -> np.ndarray:
+    """Feature matrix (one row a line, FEATURES then the raw word count), computed for the whole text at once."""
     n = len(lines)
     if n == 0:
         return np.zeros((0, N_FEATURES + 1))
-    title_words = {w.lower() for w in WORD_RE.findall(title or lines[0].text)}
-    counts: dict[str, int] = {}
-    for line in lines:
-        counts[line.text] = counts.get(line.text, 0) + 1
-    block_sizes: dict[int, int] = {}
-    for line in lines:
-        block_sizes[line.block] = block_sizes.get(line.block, 0) + 1
-    n_strong, n_weak = len(STRONG), len(WEAK)
-    rows: list[list[float]] = []
-    words_list: list[int] = []
-    chars_list: list[int] = []
-    prev_block, pos_in_block = -1, 0
-    log1p = math.log1p
-    zeros = [0.0] * N_FEATURES
-    for i, line in enumerate(lines):
-        text = line.text
-        words = WORD_RE.findall(text)
-        lower = [w.lower() for w in words]
-        nw = len(words) or 1
-        nc = len(text)
-        stops = sum(w in stopwords for w in lower)
-        row = zeros.copy()
-        row[0] = log1p(len(words))
-        row[1] = log1p(nc)
-        row[2] = nc / nw
-        row[3] = stops / nw
-        row[4] = log1p(stops)
-        row[5] = text[-1] in END_PUNCT
-        row[6] = not (text[0].isalnum() or text[0] in "\"'“‘«(¿¡")
-        row[7] = len(SENT_PUNCT_RE.findall(text)) / nw
-        row[8] = sum(w[0].isupper() for w in words) / nw
-        row[9] = text[0].isupper()
-        row[10] = sum(w.isdigit() for w in words) / nw
-        row[11] = sum(text.count(c) for c in "|»›·•/") / nw
-        row[12] = "http" in text or "www." in text or ".com" in text
-        if nw <= 40:
-            prefixes = {w[:4] for w in lower}
-            if "©" in text:
-                prefixes.add("c")
-            if not TRIGGER_PREFIXES.isdisjoint(prefixes):
-                s = strong_index(prefixes, text)
-                if s >= 0:
-                    row[13] = 1.0
-                    row[15 + s] = 1.0
-                for w in weak_indexes(prefixes, text):
-                    row[14] += 1
-                    row[15 + n_strong + w] = 1.0
-        k = 15 + n_strong + n_weak
-        row[k] = i / n
-        row[k + 3] = block_sizes[line.block]
-        if line.block != prev_block:
-            prev_block, pos_in_block = line.block, 0
-        else:
-            pos_in_block += 1
-        row[k + 4] = pos_in_block
-        row[k + 5] = math.log(counts[text])
-        row[k + 6] = len(title_words.intersection(lower)) / (len(title_words) or 1)
-        row[k + 7] = i == 0
-        rows.append(row)
-        words_list.append(len(words))
-        chars_list.append(nc)
-    words_arr = np.array(words_list, dtype=np.float64)
-    x = np.hstack([np.array(rows, dtype=np.float64), words_arr[:, None]])
-    chars_arr = np.array(chars_list, dtype=np.float64)
-    k = 13 + 2 + n_strong + n_weak
-    cum_chars = np.cumsum(chars_arr)
-    x[:, k + 1] = (cum_chars - chars_arr) / max(cum_chars[-1], 1.0)
+    texts = [line.text for line in lines]
+    idx = np.arange(n)
+    x = np.zeros((n, N_FEATURES + 1))
+    # tokens of every line, flattened; per-token flags summed per line
+    words_per_line = [WORD_RE.findall(t) for t in texts]
+    nw_int = np.fromiter(map(len, words_per_line), dtype=np.intp, count=n)
+    flat = list(chain.from_iterable(words_per_line))
+    low = "\n".join(flat).lower().split("\n") if flat else []
+    line_of_token = np.repeat(idx, nw_int)
+
+    def per_line(flags) -> np.ndarray:
+        if not flat:
+            return np.zeros(n)
+        if not isinstance(flags, np.ndarray):
+            flags = np.fromiter(flags, dtype=np.float64, count=len(flat))
+        return np.bincount(line_of_token, weights=flags, minlength=n)
+
+    stops = per_line(map(stopwords.__contains__, low))
+    upper = np.fromiter(map(str.isupper, map(itemgetter(0), flat)), dtype=bool, count=len(flat))
+    capitalised = per_line(upper)
+    token_pos = np.arange(len(flat)) - np.repeat(np.cumsum(nw_int) - nw_int, nw_int)
+    head_capitalised = per_line(upper & (token_pos < 6))
+    digits = per_line(map(str.isdigit, flat))
+    title_words = {w.lower() for w in WORD_RE.findall(title or texts[0])}
+    in_title = per_line(map(title_words.__contains__, low))
+    # characters of the whole text as code points
+    nc_int = np.fromiter(map(len, texts), dtype=np.intp, count=n)
+    starts = np.concatenate(([0], np.cumsum(nc_int + 1)[:-1]))
+    cps = np.minimum(np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32),
+                     _BMP - 1)
+    sent_punct = np.add.reduceat(_SENT_PUNCT_TABLE[cps], starts).astype(np.float64)
+    separators = np.add.reduceat(_SEPARATOR_TABLE[cps], starts).astype(np.float64)
+
+    words_arr = nw_int.astype(np.float64)
+    nw = np.maximum(words_arr, 1.0)
+    nc = nc_int.astype(np.float64)
+    x[:, 0] = np.log1p(words_arr)
+    x[:, 1] = np.log1p(nc)
+    x[:, 2] = nc / nw
+    x[:, 3] = stops / nw
+    x[:, 4] = np.log1p(stops)
+    x[:, 5] = _END_PUNCT_TABLE[cps[starts + nc_int - 1]]
+    x[:, 6] = [not (t[0].isalnum() or t[0] in "\"'“‘«(¿¡") for t in texts]
+    x[:, 7] = sent_punct / nw
+    x[:, 8] = capitalised / nw
+    x[:, 9] = [t[0].isupper() for t in texts]
+    x[:, 10] = digits / nw
+    x[:, 11] = separators / nw
+    x[:, 12] = [("http" in t or "www." in t or ".com" in t) for t in texts]
+    lex = _lexicon(texts, low, line_of_token, nw_int <= 40)
+    n_strong = len(STRONG)
+    strong_hits = lex[:, :n_strong]
+    if strong_hits.any():  # only the first strong pattern a line matches names it
+        first = np.argmax(strong_hits, axis=1)
+        has = strong_hits.max(axis=1) > 0
+        strong_hits = np.zeros_like(strong_hits)
+        strong_hits[idx[has], first[has]] = 1.0
+        x[:, 13] = has
+    x[:, _STRONG0 : _STRONG0 + n_strong] = strong_hits
+    x[:, _WEAK0 : _WEAK0 + len(WEAK)] = lex[:, n_strong:]
+    x[:, 14] = lex[:, n_strong:].sum(axis=1)
+    k = _WEAK0 + len(WEAK)
+    x[:, k] = idx / n
+    cum_chars = np.cumsum(nc)
+    x[:, k + 1] = (cum_chars - nc) / max(cum_chars[-1], 1.0)
     cum_words = np.cumsum(words_arr)
     x[:, k + 2] = (cum_words[-1] - cum_words) / max(cum_words[-1], 1.0)
+    blocks = np.fromiter((line.block for line in lines), dtype=np.intp, count=n)
+    x[:, k + 3] = np.bincount(blocks)[blocks]
+    block_start = np.concatenate(([True], blocks[1:] != blocks[:-1]))
+    x[:, k + 4] = idx - np.maximum.accumulate(np.where(block_start, idx, 0))
+    counts = Counter(texts)
+    x[:, k + 5] = np.log([counts[t] for t in texts])
+    x[:, k + 6] = np.minimum(in_title / (len(title_words) or 1), 1.0)
+    x[0, k + 7] = 1.0
     stop_ratio = x[:, 3]
     sentence = ((words_arr >= LONG_LINE) & (stop_ratio > 0.12)) | ((words_arr >= 6) & (x[:, 5] > 0) & (stop_ratio > 0.2))
     gain = np.where(sentence, np.minimum(words_arr, 60.0), -np.minimum(words_arr, 8.0) - 2.0)
     lo, hi = _best_region(gain)
-    idx = np.arange(n)
     x[:, k + 8] = (idx >= lo) & (idx < hi)
     x[:, k + 9] = np.where(idx < lo, idx - lo, np.where(idx >= hi, idx - hi + 1, 0)) / 10.0
     x[:, k + 10] = (hi - lo) / n
@@ -244,6 +314,20 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
         x[:, k + 3] = (before + 1) / long_idx.size
     else:
         x[:, k] = x[:, k + 1] = n / 10.0
+    k += 4
+    short = words_arr <= 4
+    x[:, k] = np.where(short, np.log1p(_runs(short)), 0.0)
+    x[:, k + 1] = _window_mean(x[:, 11], 3)
+    x[:, k + 2] = _window_mean(x[:, 8], 3)
+    # headline-shaped start ("Title Case Words Then A Sentence": teaser lists) and comment-thread cues
+    x[:, k + 3] = head_capitalised / np.minimum(nw, 6)
+    colon = np.array([t.endswith(":") for t in texts]) & (digits > 0)
+    x[:, k + 4] = colon
+    x[:, k + 5] = np.cumsum(colon) > 0
+    x[:, k + 6] = _window_mean(colon.astype(np.float64), 7)
+    cue = (lex[:, n_strong + _WEAK_COMMENTS] > 0) | colon
+    x[:, k + 7] = (np.cumsum(cue) > 0) & (idx > np.argmax(cue) if cue.any() else False)
+    x[:, N_WORDS] = words_arr
     return x
 
 
@@ -269,15 +353,23 @@ def stage2_features(x: np.ndarray, p1: np.ndarray) -> np.ndarray:
 
 def category_of(row: np.ndarray, in_list: bool) -> Cat:
     """Why a removed line was removed, from its features: strong cue, else weak cue, else list item or other."""
-    if row[STRONG_ANY]:
-        return STRONG[int(np.argmax(row[_STRONG0 : _STRONG0 + len(STRONG)]))][0]
-    if row[N_WORDS] <= 12:
-        weak = row[_WEAK0 : _WEAK0 + len(WEAK)]
-        if weak.any():
-            return WEAK[int(np.argmax(weak))][0]
-    if in_list and row[N_WORDS] <= 6:
-        return Cat.navigation
-    return Cat.other
+    return categories_of(row[None, :], np.array([in_list]))[0]
+
+
+_CATS = tuple(Cat)
+_STRONG_CAT = np.array([_CATS.index(c) for c, _ in STRONG])
+_WEAK_CAT = np.array([_CATS.index(c) for c, _ in WEAK])
+
+
+def categories_of(x: np.ndarray, in_list: np.ndarray) -> list[Cat]:
+    """``category_of`` for every row at once."""
+    strong = x[:, _STRONG0 : _STRONG0 + len(STRONG)]
+    weak = x[:, _WEAK0 : _WEAK0 + len(WEAK)]
+    short = x[:, N_WORDS]
+    out = np.where(in_list & (short <= 6), _CATS.index(Cat.navigation), _CATS.index(Cat.other))
+    out = np.where((short <= 12) & (weak.max(axis=1, initial=0) > 0), _WEAK_CAT[np.argmax(weak, axis=1)], out)
+    out = np.where(x[:, STRONG_ANY] > 0, _STRONG_CAT[np.argmax(strong, axis=1)], out)
+    return [_CATS[i] for i in out.tolist()]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -288,4 +380,6 @@ def score_lines(x: np.ndarray, model: dict) -> np.ndarray:
     """Probability that each line belongs to the article body."""
     x = x[:, :N_FEATURES]
     p1 = sigmoid(predict_trees(model["stage1"], x))
+    if "stage2" not in model:
+        return p1
     return sigmoid(predict_trees(model["stage2"], stage2_features(x, p1)))

@@ -198,3 +198,22 @@ def test_metric_by_hand():
     assert s.page_f1 == pytest.approx((2 / 3 + 0) / 2)
     assert s.empty == 1
     assert score(["x y z w"], ["x y z w"]).accuracy == 1.0
+
+
+# ------------------------------------------------------------------------------ features vs vocabulary
+def test_vectorised_vocabulary_matches_the_line_by_line_patterns():
+    """The features run each pattern once over many lines joined; they must agree with the patterns line by line."""
+    from services.cleaner import lines as L
+    from services.cleaner.categories import STRONG, strong_category, weak_categories
+
+    text = "\n".join(["Subscribe to our newsletter", "Share this article on Facebook", "Read more", "Advertisement",
+                      "© 2024 Example Media. All rights reserved.", "12 comments", "Menu", *STORY,
+                      "Enter a valid email", "The app store opened a new office downtown."])
+    lines = L.split_lines(text)
+    x = L.features(lines, frozenset())
+    for i, line in enumerate(lines):
+        cat = strong_category(line.text)
+        assert bool(x[i, L.STRONG_ANY]) == (cat is not None), line.text
+        if cat is not None:
+            assert STRONG[int(x[i, L._STRONG0 : L._STRONG0 + len(STRONG)].argmax())][0] is cat
+        assert x[i, L.FEATURES.index("weak_count")] == len(weak_categories(line.text)), line.text
