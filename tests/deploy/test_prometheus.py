@@ -23,7 +23,7 @@ from deploy_helpers import (
 from services.runtime.metrics import DOCS
 
 ALERTS = {"ServiceDown", "ConsumerLagGrowing", "ConsumerStalled", "DeadLetterRateHigh", "EndToEndLatencyHigh",
-          "ErrorRatioHigh"}
+          "ErrorRatioHigh", "CircuitBreakerOpen"}
 
 
 def promtool(*args: str, cwd=PROMETHEUS_DIR) -> subprocess.CompletedProcess:
