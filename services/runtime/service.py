@@ -113,12 +113,21 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
 
     @app.timer(interval=settings.lag_interval_seconds, on_leader=False)
     async def refresh_lag():
+        # A faust timer that raises crashes the whole app: while the broker is away (offset requests time
+        # out after 90 s), keep the last lag values and try again at the next tick.
         assigned = list(app.consumer.assignment())
-        if assigned:
-            highwaters = await app.consumer.highwaters(*assigned)
+        if not assigned:
+            return
+        try:
+            highwaters = await asyncio.wait_for(app.consumer.highwaters(*assigned), 30)
             fallback = {(tp.topic, tp.partition): await app.consumer.position(tp)
                         for tp in assigned if (tp.topic, tp.partition) not in runner.positions}
-            runner.update_lag({(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}, fallback)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - broker trouble; the lag gauge just goes stale
+            log.warning("%s: cannot read high watermarks (%s: %s); lag not refreshed", label, type(exc).__name__, exc)
+            return
+        runner.update_lag({(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}, fallback)
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(app_, revoked, **kwargs):  # noqa: ARG001
