@@ -102,6 +102,16 @@ class IngestRequest(ArticleMessage):
         return self
 
 
+CARRIED_FIELDS = ("article_id", "ingested_at", "url", "source", "metadata", "timings")
+
+
+def carried(message: Message, *more: str) -> dict:
+    """Keyword arguments for the next stage's message: the fields every stage carries forward unchanged (those
+    ``message`` has) and ``more`` of its own."""
+    fields = type(message).model_fields
+    return {name: getattr(message, name) for name in (*CARRIED_FIELDS, *more) if name in fields}
+
+
 class Carried(ArticleMessage):
     """Fields every stage after ingest carries forward unchanged."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from schemas.messages import FetchedArticle, IngestRequest
+from schemas.messages import FetchedArticle, IngestRequest, carried
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,6 @@ class Page:
 
 
 Fetch = Callable[[str], Awaitable[Page]]
-
-
-def carried(request: IngestRequest) -> dict:
-    return request.model_dump(include={"article_id", "ingested_at", "url", "source", "metadata"})
 
 
 def passthrough(request: IngestRequest) -> FetchedArticle | None:

@@ -7,7 +7,7 @@ import hashlib
 import re
 from datetime import datetime
 
-from schemas.messages import EnrichedEvent, ExtractedArticle
+from schemas.messages import EnrichedEvent, ExtractedArticle, carried
 
 _SPACE = re.compile(r"\s+")
 
@@ -19,10 +19,7 @@ def content_hash(text: str) -> str:
 
 def enrich(article: ExtractedArticle, indexed_at: datetime) -> EnrichedEvent:
     return EnrichedEvent(
-        **article.model_dump(
-            include={"article_id", "ingested_at", "url", "source", "metadata", "timings", "title", "text", "removed",
-                     "extraction"}
-        ),
+        **carried(article, "title", "text", "removed", "extraction"),
         content_hash=content_hash(article.text),
         indexed_at=indexed_at,
         stage_seconds={t.stage: t.seconds for t in article.timings},
