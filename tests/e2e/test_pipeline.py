@@ -25,14 +25,10 @@ SEED_PEOPLE = {"Biden", "Sergei Ryabkov", "Wendy Sherman", "Lloyd Austin", "Jake
                "Michael Kaufman"}
 SEED_ORGS = {"NATO", "National Security Council"}
 SEED_PLACES = {"Geneva", "Brussels", "Ukraine", "Russia"}
-SEED_BOILERPLATE = [
-    "This story has been published without modification in text from a wire agency feed",
-    "subscribe to mint newspaper",
-    "Enter a valid email",
-    "Thank you for subscribing to our newsletter!",
-    "Never miss a story! Stay connected and informed with Mint.",
-    "Our App Now!!",
-]
+# The six lines the issue names, kept in one place beside the seed (without their leading ", ").
+SEED_BOILERPLATE = tuple(
+    line.lstrip(", ") for line in SEED_ARTICLE.with_suffix(".boilerplate").read_text().splitlines() if line
+)
 
 pytestmark = pytest.mark.usefixtures("show_logs_on_failure")
 
