@@ -9,6 +9,11 @@
    output) removes the boilerplate lines trafilatura left in (bylines, captions, newsletter prompts, "read
    more" links...); short lines with strong boilerplate vocabulary go whatever the model says.
 5. Should trafilatura find nothing, the page flattened to text goes through text mode instead.
+
+Between 3 and 4, an article that trafilatura cut short is completed: pages that split their story into several
+containers of the same kind (``<div class="body__container">`` chunks between ads) make trafilatura keep the
+first chunk only. Paragraphs after the last one it kept, in containers of the same kind (same tag and class for
+three ancestors) as at least two paragraphs it kept, are added back (``complete_truncated``).
 """
 
 from __future__ import annotations
@@ -109,6 +114,74 @@ def main_content(html: str, tree=None) -> tuple[str, object]:
     return text, tree
 
 
+_PARAGRAPHS = etree.XPath("//p")
+_SPACE_RE = re.compile(r"\s+")
+TRUNCATION_MIN_WORDS = 12  # a paragraph this long or longer is prose, not a caption or a button
+TRUNCATION_MIN_ADDED = 2  # paragraphs, and
+TRUNCATION_MIN_ADDED_WORDS = 100  # words: less than that left out is trafilatura's choice, not a cut
+
+
+def _container_kind(el, depth: int = 3) -> tuple:
+    kind = []
+    for anc in el.iterancestors():
+        kind.append((anc.tag, anc.get("class") or ""))
+        if len(kind) == depth:
+            break
+    return tuple(kind)
+
+
+def _trigrams(tokens: list[str]) -> set[tuple[str, ...]]:
+    return set(zip(tokens, tokens[1:], tokens[2:]))
+
+
+def complete_truncated(tree, text: str) -> tuple[str, int]:
+    """``text`` with the paragraphs trafilatura cut off the end of a chunked article, and how many were added.
+
+    A page paragraph counts as extracted when half its word trigrams are in ``text`` (trafilatura rewrites
+    whitespace and some characters, so exact matching would not do)."""
+    extracted = _trigrams(L.WORD_RE.findall(text))
+    if not extracted:
+        return text, 0
+
+    def prose(p) -> tuple[str, list[str]]:
+        body = _SPACE_RE.sub(" ", "".join(p.itertext())).strip()
+        return body, L.WORD_RE.findall(body)
+
+    def was_extracted(tokens: list[str]) -> bool:
+        grams = _trigrams(tokens)
+        return len(grams & extracted) * 2 >= len(grams)
+
+    # From the end of the page back to the last paragraph trafilatura kept (most pages: a few footer
+    # paragraphs), then on back only as far as needed to find two kept paragraphs of each kind seen after it.
+    paragraphs = _PARAGRAPHS(tree)
+    cut: list[tuple[str, int, tuple]] = []  # (text, words, container kind), from the end
+    i = len(paragraphs) - 1
+    while i >= 0:
+        body, tokens = prose(paragraphs[i])
+        i -= 1
+        if len(tokens) < TRUNCATION_MIN_WORDS:
+            continue
+        if was_extracted(tokens):
+            break
+        cut.append((body, len(tokens), _container_kind(paragraphs[i + 1])))
+    else:
+        return text, 0  # trafilatura kept none of the page's paragraphs
+    last_kind = _container_kind(paragraphs[i + 1])
+    wanted = {kind for _, _, kind in cut}
+    kept: Counter = Counter({last_kind: 1})
+    while i >= 0 and any(kept[kind] < 2 for kind in wanted):
+        kind = _container_kind(paragraphs[i])
+        i -= 1
+        if kind in wanted and kept[kind] < 2:
+            _, tokens = prose(paragraphs[i + 1])
+            if len(tokens) >= TRUNCATION_MIN_WORDS and was_extracted(tokens):
+                kept[kind] += 1
+    added = [(body, words) for body, words, kind in reversed(cut) if kept[kind] >= 2]
+    if len(added) < TRUNCATION_MIN_ADDED or sum(words for _, words in added) < TRUNCATION_MIN_ADDED_WORDS:
+        return text, 0
+    return text.rstrip() + "\n\n" + "\n\n".join(body for body, _ in added), len(added)
+
+
 MENU_MIN_LINES = 100  # a fast extraction this long and mostly not sentences is likely a menu, not an article
 MENU_MAX_PROSE = 0.25  # share of its words in sentence-like lines
 
@@ -137,6 +210,7 @@ def clean_html(html: str):
     removed = count_furniture(tree)
     title = _title(tree)
     text, _ = main_content(html, tree)
+    text, _ = complete_truncated(tree, text)
     lines = L.split_lines(text)
     model = L.load_model(str(L.HTML_MODEL_PATH))
     menu_share = _reads_like_a_menu(lines, model["stopwords"]) if model is not None else None

@@ -213,3 +213,53 @@ def test_vectorised_vocabulary_matches_the_line_by_line_patterns():
         if cat is not None:
             assert STRONG[int(x[i, L._STRONG0 : L._STRONG0 + len(STRONG)].argmax())][0] is cat
         assert x[i, L.FEATURES.index("weak_count")] == len(weak_categories(line.text)), line.text
+
+
+# -------------------------------------------------------------------- an article trafilatura cut short
+def _chunked_page(chunks: list[list[str]], comments: list[str] = ()) -> str:
+    """A story split into several ``<div class="body__chunk">`` containers, as pages do around their ads."""
+    body = "".join(
+        '<div class="body__chunk"><div class="inner">' + "".join(f"<p>{p}</p>" for p in chunk) + "</div></div>"
+        + '<div class="ad-slot">Advertisement</div>'
+        for chunk in chunks
+    )
+    thread = "".join(f'<li class="comment"><div class="comment-body"><p>{c}</p></div></li>' for c in comments)
+    return f"<html><body><article>{body}</article><ol class='comments'>{thread}</ol></body></html>"
+
+
+_WORDS = ("council library residents budget mayor river bridge school teachers parents market farmers harvest "
+          "weather storm roads police station hospital nurses doctors museum painting artists festival music").split()
+
+
+def _sentences(tag: str, n: int) -> list[str]:
+    """``n`` distinct paragraphs (each its own words, so that none reads as another one extracted)."""
+    out = []
+    for i in range(n):
+        k = 3 * (ord(tag) - ord("a")) + i  # a different start and stride for every paragraph
+        words = [_WORDS[(k * 7 + (k + 1) * j) % len(_WORDS)] for j in range(8)]
+        out.append(f"In part {tag}{i}, the {words[0]} and the {words[1]} met the {words[2]} before the {words[3]} "
+                   f"could reach the {words[4]}, while the {words[5]} waited for {words[6]} and {words[7]}.")
+    return out
+
+
+def test_completes_an_article_cut_after_its_first_chunk():
+    from services.cleaner.html import _parse, complete_truncated
+
+    first, second, third = _sentences("a", 3), _sentences("b", 3), _sentences("c", 2)
+    tree = _parse(_chunked_page([first, second, third]))
+    completed, added = complete_truncated(tree, "\n\n".join(first))
+    assert added == 5
+    assert completed.split("\n\n") == first + second + third  # in page order, after what was extracted
+
+
+def test_leaves_a_complete_extraction_and_other_containers_alone():
+    from services.cleaner.html import _parse, complete_truncated
+
+    story = _sentences("a", 3) + _sentences("b", 3)
+    comments = [f"Comment {i}: I have been going to that library for years and I am so glad the council listened "
+                f"to us this time." for i in range(6)]
+    tree = _parse(_chunked_page([story[:3], story[3:]], comments))
+    text = "\n\n".join(story)
+    assert complete_truncated(tree, text) == (text, 0)  # comments are in containers of another kind
+    one_more = _parse(_chunked_page([story[:3], story[3:4]]))
+    assert complete_truncated(one_more, "\n\n".join(story[:3])) == ("\n\n".join(story[:3]), 0)  # one paragraph: not a cut
