@@ -153,3 +153,16 @@ def categorise(line: str, n_words: int, in_list: bool) -> Cat:
     if in_list and n_words <= 6:
         return Cat.navigation
     return Cat.other
+
+
+# A comment's signature: "jane says:", "John Smith wrote:", "Reply", "Log in to Reply", "34 responses to “...”".
+# Three of them within 30 lines make a comment thread (``extract.comment_thread_start``); a line that merely
+# ends with "said:" in a story does not.
+COMMENT_SIGNATURE = re.compile(
+    r"^(?:.{1,60}\s(?:says|said|wrote|writes|dice|disse|escribi[óo]|schreibt|schrieb|a [ée]crit|pisze|пишет|"
+    r"написал\w*)\s*:"
+    r"|(?:reply|responder|r[ée]pondre|antworten|rispondi|ответить|log in to reply|reply to this comment)"
+    r"|\d+\s+(?:comments?|responses?|replies|thoughts|coment[áa]rios?|commentaires?|kommentare?|commenti|"
+    r"комментари\w*)(?:\s+(?:on|to|em|en|sur|zu|su)\b.*)?)$",
+    _I,
+)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from collections import Counter
 from functools import lru_cache
@@ -28,6 +29,29 @@ from services.cleaner.categories import STRONG, STRONG_PREFIXES, WEAK, WEAK_PREF
 MODEL_PATH = Path(__file__).with_name("model") / "lines.json"
 HTML_MODEL_PATH = Path(__file__).with_name("model") / "html.json"
 WORD_RE = re.compile(r"\w+", re.UNICODE)
+# Chinese and Japanese are written without spaces: for the features, a run of their characters counts as one
+# word every two characters (about the mean word length), and a chunk holding a function character (particle,
+# auxiliary) counts as a stopword. Korean has spaces and stays as \w+ words.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+FEATURE_WORD_RE = re.compile(rf"[^\W{_CJK}]+|[{_CJK}]{{1,2}}")
+_CJK_RE = re.compile(f"[{_CJK}]")
+CJK_FUNCTION_CHARS = frozenset("のにはをがでともへやかなたてしいうるれらすまだよね"
+                               "的了是在和有不这也就都而及与着或被把对从但并其之以于为")
+# A comment's signature line ("jane says:", "John Smith wrote:", "March 3, 2019 at 6:34 am", "Reply",
+# "34 responses to ..."): comment threads are runs of them between short texts.
+_SIGNATURE_PATTERN = (
+    r"^(?:.{1,60}\s(?:says|said|wrote|writes|dice|disse|escribi[óo]|schreibt|schrieb|a [ée]crit|pisze|пишет|"
+    r"написал\w*)\s*:?|(?:reply|responder|r[ée]pondre|antworten|rispondi|ответить|log in to reply|report|"
+    r"flag|like|\d+ likes?|permalink)|\d+\s+(?:comments?|responses?|replies|thoughts|coment[áa]rios?|"
+    r"commentaires?|kommentare?|commenti|комментари\w*)\b.*|.{0,40}\b\d{1,2}:\d{2}\s*(?:[ap]\.?m\.?)?)$"
+)
+# run once over the page's candidate lines joined by "\n" (so \s must not cross a line)
+SIGNATURE_RE = re.compile(_SIGNATURE_PATTERN.replace(r"\s", r"[^\S\n]"), re.IGNORECASE | re.MULTILINE)
+_is_signature_verb = operator.methodcaller("startswith", ("says", "said", "wrote", "writes", "dice", "disse", "escribi",
+                                                          "schreibt", "schrieb", "crit", "écrit", "pisze", "пишет",
+                                                          "написал"))
+_REPLY_HEADS = frozenset(("reply", "respo", "répon", "repon", "antwo", "rispo", "ответ", "log i", "repor", "flag",
+                          "like", "perma"))
 END_PUNCT = frozenset(".!?。！？…\"'”’»):;")
 SENT_PUNCT_RE = re.compile(r"[.,;:!?，。、]")
 LONG_LINE = 12  # words: a line at least this long and with stopwords looks like a sentence
@@ -43,6 +67,8 @@ FEATURES = (
     "w3_strong", "w7_strong", "dist_long_before", "dist_long_after", "long_lines_after", "long_lines_before",
     "short_run", "w3_separators", "w3_title_case", "head_title_case", "header_colon", "after_header_colon",
     "w7_header_colon", "after_comment_cue",
+    "signature", "w5_signature", "signatures_before", "signatures_before_share",
+    "headline_side", "headline_dist", "cjk_share",
 )
 N_FEATURES = len(FEATURES)
 STRONG_ANY = FEATURES.index("strong_any")
@@ -66,6 +92,7 @@ def _char_table(chars) -> np.ndarray:
 _SENT_PUNCT_TABLE = _char_table(".,;:!?，。、")
 _SEPARATOR_TABLE = _char_table("|»›·•/")
 _END_PUNCT_TABLE = _char_table(END_PUNCT)
+_COLON_TABLE = _char_table(":")
 # The strong then the weak patterns, each made to match within one line of a "\n"-joined lower-cased text
 # (lower-casing once is much faster than IGNORECASE).
 _ML_PATTERNS = tuple(re.compile(p.pattern.replace(r"\s", r"[^\S\n]"), re.MULTILINE)
@@ -148,8 +175,8 @@ def _window_mean(values: np.ndarray, radius: int) -> np.ndarray:
     return (csum[hi] - csum[lo]) / (hi - lo)
 
 
-def _best_region(gain: np.ndarray) -> tuple[int, int]:
-    """Maximum-sum contiguous run of ``gain`` (Kadane): the densest run of sentence-like lines."""
+def best_run(gain: np.ndarray) -> tuple[int, int]:
+    """[lo, hi) of the maximum-sum contiguous run of ``gain`` (Kadane)."""
     best, best_lo, best_hi = -math.inf, 0, 0
     cur, lo = 0.0, 0
     for i, g in enumerate(gain.tolist()):
@@ -177,11 +204,12 @@ def _lexicon(texts: list[str], low: list[str], line_of_token: np.ndarray, eligib
     if any("©" in t for t in texts):
         line_bits |= np.array(["©" in t for t in texts], dtype=np.int64) * _COPYRIGHT_BITS
     line_bits[~eligible] = 0
+    lowered = "\n".join(texts).lower().split("\n")  # one call; lower() keeps every line's "\n" boundaries
     for k, pattern in enumerate(_ML_PATTERNS):
         cand = np.flatnonzero((line_bits >> k) & 1)
         if not cand.size:
             continue
-        sub = [texts[c].lower() for c in cand.tolist()]
+        sub = [lowered[c] for c in cand.tolist()]
         starts = np.cumsum([0] + [len(t) + 1 for t in sub[:-1]])
         pos = [m.start() for m in pattern.finditer("\n".join(sub))]
         if pos:
@@ -205,7 +233,8 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
     idx = np.arange(n)
     x = np.zeros((n, N_FEATURES + 1))
     # tokens of every line, flattened; per-token flags summed per line
-    words_per_line = [WORD_RE.findall(t) for t in texts]
+    has_cjk = any(map(_CJK_RE.search, texts))
+    words_per_line = [(FEATURE_WORD_RE if has_cjk else WORD_RE).findall(t) for t in texts]
     nw_int = np.fromiter(map(len, words_per_line), dtype=np.intp, count=n)
     flat = list(chain.from_iterable(words_per_line))
     low = "\n".join(flat).lower().split("\n") if flat else []
@@ -219,6 +248,12 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
         return np.bincount(line_of_token, weights=flags, minlength=n)
 
     stops = per_line(map(stopwords.__contains__, low))
+    cjk_tokens = np.zeros(n)
+    if has_cjk:
+        is_cjk = np.fromiter((bool(_CJK_RE.match(w)) for w in flat), dtype=bool, count=len(flat))
+        cjk_stop = np.fromiter((not CJK_FUNCTION_CHARS.isdisjoint(w) for w in flat), dtype=bool, count=len(flat))
+        stops = stops + per_line(is_cjk & cjk_stop)
+        cjk_tokens = per_line(is_cjk)
     upper = np.fromiter(map(str.isupper, map(itemgetter(0), flat)), dtype=bool, count=len(flat))
     capitalised = per_line(upper)
     token_pos = np.arange(len(flat)) - np.repeat(np.cumsum(nw_int) - nw_int, nw_int)
@@ -279,7 +314,7 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
     stop_ratio = x[:, 3]
     sentence = ((words_arr >= LONG_LINE) & (stop_ratio > 0.12)) | ((words_arr >= 6) & (x[:, 5] > 0) & (stop_ratio > 0.2))
     gain = np.where(sentence, np.minimum(words_arr, 60.0), -np.minimum(words_arr, 8.0) - 2.0)
-    lo, hi = _best_region(gain)
+    lo, hi = best_run(gain)  # the densest run of sentence-like lines
     x[:, k + 8] = (idx >= lo) & (idx < hi)
     x[:, k + 9] = np.where(idx < lo, idx - lo, np.where(idx >= hi, idx - hi + 1, 0)) / 10.0
     x[:, k + 10] = (hi - lo) / n
@@ -327,6 +362,34 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
     x[:, k + 6] = _window_mean(colon.astype(np.float64), 7)
     cue = (lex[:, n_strong + _WEAK_COMMENTS] > 0) | colon
     x[:, k + 7] = (np.cumsum(cue) > 0) & (idx > np.argmax(cue) if cue.any() else False)
+    k += 8
+    # comment threads: signature lines, their density and how many came before
+    sig = np.zeros(n)
+    # only short lines ending with a colon or a verb of saying, with a digit, or starting like a reply button
+    # can match: the regex runs on those, joined
+    last_words = [w[-1].lower() if w else "" for w in words_per_line]
+    maybe = np.flatnonzero((nw_int <= 12) & (_COLON_TABLE[cps[starts + nc_int - 1]] | (digits > 0)
+                                             | np.fromiter(map(_is_signature_verb, last_words), bool, n)
+                                             | np.fromiter((t[:5].lower() in _REPLY_HEADS for t in texts), bool, n)))
+    if maybe.size:
+        sub = [texts[i] for i in maybe.tolist()]
+        sub_starts = np.cumsum([0] + [len(t) + 1 for t in sub[:-1]])
+        found = [m.start() for m in SIGNATURE_RE.finditer("\n".join(sub))]
+        if found:
+            sig[maybe[np.searchsorted(sub_starts, found, side="right") - 1]] = 1.0
+    x[:, k] = sig
+    x[:, k + 1] = _window_mean(sig, 5)
+    sig_before = np.cumsum(sig) - sig
+    x[:, k + 2] = np.log1p(sig_before)
+    x[:, k + 3] = sig_before / max(sig.sum(), 1.0)
+    # the headline repeated in the text (the first line is the page title): article text follows it
+    overlap = x[:, FEATURES.index("title_overlap")]
+    heads = np.flatnonzero((overlap >= 0.7) & (words_arr <= 1.5 * max(len(title_words), 1) + 2) & (idx > 0))
+    if heads.size:
+        h = heads[0]
+        x[:, k + 4] = np.sign(idx - h)
+        x[:, k + 5] = np.clip((idx - h) / 10.0, -5.0, 5.0)
+    x[:, k + 6] = cjk_tokens / nw
     x[:, N_WORDS] = words_arr
     return x
 
@@ -334,7 +397,7 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
 def stage2_features(x: np.ndarray, p1: np.ndarray) -> np.ndarray:
     """Stage-1 scores of the neighbours, appended to the features."""
     n = p1.shape[0]
-    extra = np.zeros((n, 9))
+    extra = np.zeros((n, 14))
     extra[:, 0] = p1
     extra[1:, 1] = p1[:-1]
     extra[:-1, 2] = p1[1:]
@@ -348,6 +411,15 @@ def stage2_features(x: np.ndarray, p1: np.ndarray) -> np.ndarray:
         body = np.flatnonzero(p1 > 0.5)
         if body.size:
             extra[:, 8] = np.where((idx >= body[0]) & (idx <= body[-1]), 1.0, 0.0)
+        # page-relative: how this line's score compares with the page's best lines (a page whose article
+        # scores low everywhere still has its article as its best lines)
+        top = np.sort(p1)[::-1]
+        extra[:, 9] = p1 / max(top[0], 1e-6)
+        extra[:, 10] = p1 - top[: max(3, n // 20)].mean()
+        extra[:, 11] = np.argsort(np.argsort(p1)) / n
+        extra[:, 12] = np.log1p(body.size)
+        words = np.exp(x[:, 0]) - 1.0
+        extra[:, 13] = (words * (p1 > 0.5)).sum() / max(words.sum(), 1.0)
     return np.hstack([x, extra])
 
 

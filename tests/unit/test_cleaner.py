@@ -110,6 +110,36 @@ def test_text_mode_removes_menus_and_footers_around_a_story():
     assert result.removed.get(Cat.legal) == 1
 
 
+COMMENTS = [
+    "12 responses to “Council expands bus network”",
+    "busrider42 says:", "March 3, 2024 at 6:34 am",
+    "About time. The number 7 has been packed every morning for years and nobody seemed to care about it.",
+    "Reply",
+    "Margaret T. says:", "March 3, 2024 at 7:02 am",
+    "I hope they add a stop near the hospital too, my mother has to walk twenty minutes from the old one.",
+    "Reply",
+    "dave_k says:", "March 3, 2024 at 8:15 am",
+    "Higher fares next year will eat all of this up, mark my words. It is always the same story with them.",
+    "Reply",
+]
+
+
+def test_text_mode_drops_a_comment_thread_after_the_story():
+    result = clean_text("\n".join(["Council expands bus network", "", *(p + "\n" for p in STORY), *COMMENTS]))
+    for paragraph in STORY:
+        assert paragraph in result.text
+    for comment in COMMENTS:
+        assert comment not in result.text
+    assert result.removed.get(Cat.comments, 0) >= len(COMMENTS) - 1  # the thread, counted as comments
+
+
+def test_a_story_that_quotes_a_says_line_is_not_cut():
+    quoted = [STORY[0], "The mayor says:", STORY[1], STORY[2], "Her deputy wrote:", *STORY[3:]]
+    result = clean_text("\n\n".join(["Council expands bus network", *quoted]))
+    for paragraph in STORY:
+        assert paragraph in result.text  # two signature-like lines are not a thread
+
+
 def test_short_plain_text_is_kept():
     result = clean_text("A short note pushed as text. It has two sentences and nothing else.")
     assert result.text == "A short note pushed as text. It has two sentences and nothing else."
@@ -263,3 +293,16 @@ def test_leaves_a_complete_extraction_and_other_containers_alone():
     assert complete_truncated(tree, text) == (text, 0)  # comments are in containers of another kind
     one_more = _parse(_chunked_page([story[:3], story[3:4]]))
     assert complete_truncated(one_more, "\n\n".join(story[:3])) == ("\n\n".join(story[:3]), 0)  # one paragraph: not a cut
+
+
+def test_chinese_and_japanese_lines_are_counted_in_words():
+    from services.cleaner import lines as L
+
+    lines = L.split_lines("ホーム\n\nこのご時世パスワードの強化は非常に重要なことであり、日に日に増えていくそのパスワードを管理するソフトは欠かせません。\n\n"
+                          "市政府周二宣布，将在明年年底前开通四条新的公交线路，连接东部郊区和中央火车站。")
+    x = L.features(lines, frozenset())
+    words, stop = x[:, L.N_WORDS], x[:, L.FEATURES.index("stop_ratio")]
+    assert words[0] <= 2  # a menu item
+    assert words[1] >= 20 and words[2] >= 15  # a sentence is many words, not one \w+ run
+    assert stop[1] > 0.1 and stop[2] > 0.1  # particles and function characters count as stopwords
+    assert x[1, L.SENTENCE_LIKE] == 1 and x[2, L.SENTENCE_LIKE] == 1
