@@ -51,7 +51,7 @@ def _join(kept: list[L.Line]) -> str:
 # The article is one stretch of the page: the stretch with the most body-like words (scores above SPAN_SCORE,
 # weighed by words, up to SPAN_WORDS a line) is found first; inside it a line needs SCORE_INSIDE, outside it
 # SCORE_OUTSIDE. On a page whose best lines all score low (an odd layout), the first two scale down with them.
-SPAN_SCORE, SPAN_WORDS, SCORE_INSIDE, SCORE_OUTSIDE = 0.3, 40, 0.4, 0.9
+SPAN_SCORE, SPAN_WORDS, SCORE_INSIDE, SCORE_OUTSIDE = 0.5, 40, 0.3, 0.9
 COMMENT_SIGNATURES, COMMENT_WINDOW, COMMENT_MIN_BODY_WORDS = 3, 30, 50
 
 

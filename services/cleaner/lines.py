@@ -23,6 +23,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+try:  # the regex parser, to find the characters a vocabulary pattern can start with (_line_pattern)
+    from re import _constants as _sre
+    from re._parser import parse as _sre_parse
+except ImportError:  # pragma: no cover
+    _sre = None
+
 from schemas.messages import BoilerplateCategory as Cat
 from services.cleaner.categories import STRONG, STRONG_PREFIXES, WEAK, WEAK_PREFIXES
 
@@ -93,10 +99,60 @@ _SENT_PUNCT_TABLE = _char_table(".,;:!?，。、")
 _SEPARATOR_TABLE = _char_table("|»›·•/")
 _END_PUNCT_TABLE = _char_table(END_PUNCT)
 _COLON_TABLE = _char_table(":")
-# The strong then the weak patterns, each made to match within one line of a "\n"-joined lower-cased text
-# (lower-casing once is much faster than IGNORECASE).
-_ML_PATTERNS = tuple(re.compile(p.pattern.replace(r"\s", r"[^\S\n]"), re.MULTILINE)
-                     for _, p in (*STRONG, *WEAK))
+
+
+def _first_chars(items) -> set[str] | None:
+    """The characters a parsed regex can start with (after anchors), or None when that is not a small set."""
+    out: set[str] = set()
+    for op, av in items:
+        if op is _sre.AT:
+            continue
+        if op is _sre.LITERAL:
+            return out | {chr(av)}
+        if op is _sre.IN:
+            for o, a in av:
+                if o is _sre.LITERAL:
+                    out.add(chr(a))
+                elif o is _sre.RANGE and a[1] - a[0] < 64:
+                    out.update(chr(c) for c in range(a[0], a[1] + 1))
+                else:
+                    return None
+            return out
+        if op is _sre.BRANCH or op is _sre.SUBPATTERN:
+            for branch in av[1] if op is _sre.BRANCH else (av[-1],):
+                first = _first_chars(branch)
+                if first is None:
+                    return None
+                out |= first
+            return out
+        if op is _sre.MAX_REPEAT or op is _sre.MIN_REPEAT:
+            first = _first_chars(av[2])
+            if first is None:
+                return None
+            out |= first
+            if av[0] == 0:
+                continue  # optional: what follows can start the match too
+            return out
+        return None
+    return None
+
+
+def _line_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` made to match within one line of a "\n"-joined lower-cased text (lower-casing once is much
+    faster than IGNORECASE), behind a lookahead of the characters it can start with: the regex engine then
+    skips to those characters in a tight loop instead of trying every branch at every position (3x faster)."""
+    pattern = pattern.replace(r"\s", r"[^\S\n]")
+    try:
+        first = _first_chars(_sre_parse(pattern))
+    except Exception:  # private module changed: no lookahead, same matches
+        first = None
+    if first:
+        pattern = "(?=[" + "".join(re.escape(c) for c in sorted(first)) + "])(?:" + pattern + ")"
+    return re.compile(pattern, re.MULTILINE)
+
+
+# The strong then the weak patterns.
+_ML_PATTERNS = tuple(_line_pattern(p.pattern) for _, p in (*STRONG, *WEAK))
 _PREFIX_BITS: dict[str, int] = {}
 for _k, _prefixes in enumerate((*STRONG_PREFIXES, *WEAK_PREFIXES)):
     for _p in _prefixes:
@@ -189,16 +245,15 @@ def best_run(gain: np.ndarray) -> tuple[int, int]:
     return best_lo, best_hi
 
 
-def _lexicon(texts: list[str], low: list[str], line_of_token: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+def _lexicon(texts: list[str], tok_bits: np.ndarray, line_of_token: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """(n, len(STRONG) + len(WEAK)) 0/1 matrix: which strong and weak patterns each eligible line matches.
 
     A pattern only runs on the lines that have one of its trigger words (first four letters), and then once
     over those lines joined, not once a line."""
     n = len(texts)
     hits = np.zeros((n, len(_ML_PATTERNS)))
-    if not low:
+    if not tok_bits.size:
         return hits
-    tok_bits = np.fromiter(map(_PREFIX_BITS.get, [w[:4] for w in low], repeat(0)), dtype=np.int64, count=len(low))
     line_bits = np.zeros(n, dtype=np.int64)
     np.bitwise_or.at(line_bits, line_of_token, tok_bits)
     if any("©" in t for t in texts):
@@ -247,7 +302,17 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
             flags = np.fromiter(flags, dtype=np.float64, count=len(flat))
         return np.bincount(line_of_token, weights=flags, minlength=n)
 
-    stops = per_line(map(stopwords.__contains__, low))
+    # per distinct token: stopword?, in the title?, trigger bits of the vocabulary; then gathered per token
+    vocab: dict[str, int] = {}
+    token_ids = np.fromiter([vocab.setdefault(w, len(vocab)) for w in low], dtype=np.intp, count=len(low))
+    distinct = list(vocab)
+    title_words = {w.lower() for w in WORD_RE.findall(title or texts[0])}
+    is_stop = np.fromiter(map(stopwords.__contains__, distinct), dtype=np.float64, count=len(distinct))[token_ids]
+    in_title = per_line(np.fromiter(map(title_words.__contains__, distinct), dtype=np.float64,
+                                    count=len(distinct))[token_ids])
+    tok_bits = np.fromiter(map(_PREFIX_BITS.get, [w[:4] for w in distinct], repeat(0)), dtype=np.int64,
+                           count=len(distinct))[token_ids]
+    stops = per_line(is_stop)
     cjk_tokens = np.zeros(n)
     if has_cjk:
         is_cjk = np.fromiter((bool(_CJK_RE.match(w)) for w in flat), dtype=bool, count=len(flat))
@@ -259,8 +324,6 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
     token_pos = np.arange(len(flat)) - np.repeat(np.cumsum(nw_int) - nw_int, nw_int)
     head_capitalised = per_line(upper & (token_pos < 6))
     digits = per_line(map(str.isdigit, flat))
-    title_words = {w.lower() for w in WORD_RE.findall(title or texts[0])}
-    in_title = per_line(map(title_words.__contains__, low))
     # characters of the whole text as code points
     nc_int = np.fromiter(map(len, texts), dtype=np.intp, count=n)
     starts = np.concatenate(([0], np.cumsum(nc_int + 1)[:-1]))
@@ -285,7 +348,7 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
     x[:, 10] = digits / nw
     x[:, 11] = separators / nw
     x[:, 12] = [("http" in t or "www." in t or ".com" in t) for t in texts]
-    lex = _lexicon(texts, low, line_of_token, nw_int <= 40)
+    lex = _lexicon(texts, tok_bits, line_of_token, nw_int <= 40)
     n_strong = len(STRONG)
     strong_hits = lex[:, :n_strong]
     if strong_hits.any():  # only the first strong pattern a line matches names it
