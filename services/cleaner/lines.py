@@ -17,7 +17,6 @@ import re
 from collections import Counter
 from functools import lru_cache
 from itertools import chain, repeat
-from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -99,6 +98,13 @@ _SENT_PUNCT_TABLE = _char_table(".,;:!?，。、")
 _SEPARATOR_TABLE = _char_table("|»›·•/")
 _END_PUNCT_TABLE = _char_table(END_PUNCT)
 _COLON_TABLE = _char_table(":")
+_UPPER_TABLE = np.fromiter((chr(c).isupper() for c in range(_BMP)), dtype=bool, count=_BMP)
+_DIGIT_TABLE = np.fromiter((chr(c).isdigit() for c in range(_BMP)), dtype=bool, count=_BMP)
+
+
+def _code_points(text: str) -> np.ndarray:
+    """The code points of ``text`` (those beyond the BMP as U+FFFF, for the tables above)."""
+    return np.minimum(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32), _BMP - 1)
 
 
 def _first_chars(items) -> set[str] | None:
@@ -292,7 +298,8 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
     words_per_line = [(FEATURE_WORD_RE if has_cjk else WORD_RE).findall(t) for t in texts]
     nw_int = np.fromiter(map(len, words_per_line), dtype=np.intp, count=n)
     flat = list(chain.from_iterable(words_per_line))
-    low = "\n".join(flat).lower().split("\n") if flat else []
+    joined_tokens = "\n".join(flat)
+    low = joined_tokens.lower().split("\n") if flat else []
     line_of_token = np.repeat(idx, nw_int)
 
     def per_line(flags) -> np.ndarray:
@@ -303,9 +310,9 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
         return np.bincount(line_of_token, weights=flags, minlength=n)
 
     # per distinct token: stopword?, in the title?, trigger bits of the vocabulary; then gathered per token
-    vocab: dict[str, int] = {}
-    token_ids = np.fromiter([vocab.setdefault(w, len(vocab)) for w in low], dtype=np.intp, count=len(low))
-    distinct = list(vocab)
+    distinct = list(dict.fromkeys(low))
+    token_ids = np.fromiter(map({w: i for i, w in enumerate(distinct)}.__getitem__, low), dtype=np.intp,
+                            count=len(low))
     title_words = {w.lower() for w in WORD_RE.findall(title or texts[0])}
     is_stop = np.fromiter(map(stopwords.__contains__, distinct), dtype=np.float64, count=len(distinct))[token_ids]
     in_title = per_line(np.fromiter(map(title_words.__contains__, distinct), dtype=np.float64,
@@ -319,16 +326,19 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
         cjk_stop = np.fromiter((not CJK_FUNCTION_CHARS.isdisjoint(w) for w in flat), dtype=bool, count=len(flat))
         stops = stops + per_line(is_cjk & cjk_stop)
         cjk_tokens = per_line(is_cjk)
-    upper = np.fromiter(map(str.isupper, map(itemgetter(0), flat)), dtype=bool, count=len(flat))
+    # first letter upper-case? all digits? from the tokens' code points (a token per "\n"-separated segment)
+    tok_len = np.fromiter(map(len, flat), dtype=np.intp, count=len(flat))
+    tok_start = np.concatenate(([0], np.cumsum(tok_len + 1)[:-1]))
+    tok_cps = _code_points(joined_tokens)
+    upper = _UPPER_TABLE[tok_cps[tok_start]] if flat else np.zeros(0, dtype=bool)
     capitalised = per_line(upper)
     token_pos = np.arange(len(flat)) - np.repeat(np.cumsum(nw_int) - nw_int, nw_int)
     head_capitalised = per_line(upper & (token_pos < 6))
-    digits = per_line(map(str.isdigit, flat))
+    digits = per_line(np.add.reduceat(_DIGIT_TABLE[tok_cps], tok_start) == tok_len) if flat else np.zeros(n)
     # characters of the whole text as code points
     nc_int = np.fromiter(map(len, texts), dtype=np.intp, count=n)
     starts = np.concatenate(([0], np.cumsum(nc_int + 1)[:-1]))
-    cps = np.minimum(np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32),
-                     _BMP - 1)
+    cps = _code_points("\n".join(texts))
     sent_punct = np.add.reduceat(_SENT_PUNCT_TABLE[cps], starts).astype(np.float64)
     separators = np.add.reduceat(_SEPARATOR_TABLE[cps], starts).astype(np.float64)
 
