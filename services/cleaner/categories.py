@@ -157,12 +157,11 @@ def categorise(line: str, n_words: int, in_list: bool) -> Cat:
 
 # A comment's signature: "jane says:", "John Smith wrote:", "Reply", "Log in to Reply", "34 responses to “...”".
 # Three of them within 30 lines make a comment thread (``extract.comment_thread_start``); a line that merely
-# ends with "said:" in a story does not.
+# ends with "said:" in a story does not. The pieces are shared with the looser feature of ``lines.py``.
+SAYING = r"(?:says|said|wrote|writes|dice|disse|escribi[óo]|schreibt|schrieb|a [ée]crit|pisze|пишет|написал\w*)"
+REPLY = r"reply|responder|r[ée]pondre|antworten|rispondi|ответить|log in to reply"
+COUNTED = r"(?:comments?|responses?|replies|thoughts|coment[áa]rios?|commentaires?|kommentare?|commenti|комментари\w*)"
 COMMENT_SIGNATURE = re.compile(
-    r"^(?:.{1,60}\s(?:says|said|wrote|writes|dice|disse|escribi[óo]|schreibt|schrieb|a [ée]crit|pisze|пишет|"
-    r"написал\w*)\s*:"
-    r"|(?:reply|responder|r[ée]pondre|antworten|rispondi|ответить|log in to reply|reply to this comment)"
-    r"|\d+\s+(?:comments?|responses?|replies|thoughts|coment[áa]rios?|commentaires?|kommentare?|commenti|"
-    r"комментари\w*)(?:\s+(?:on|to|em|en|sur|zu|su)\b.*)?)$",
+    rf"^(?:.{{1,60}}\s{SAYING}\s*:|(?:{REPLY}|reply to this comment)|\d+\s+{COUNTED}(?:\s+(?:on|to|em|en|sur|zu|su)\b.*)?)$",
     _I,
 )

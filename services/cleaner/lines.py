@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover
     _sre = None
 
 from schemas.messages import BoilerplateCategory as Cat
-from services.cleaner.categories import STRONG, STRONG_PREFIXES, WEAK, WEAK_PREFIXES
+from services.cleaner.categories import COUNTED, REPLY, SAYING, STRONG, STRONG_PREFIXES, WEAK, WEAK_PREFIXES
 
 MODEL_PATH = Path(__file__).with_name("model") / "lines.json"
 HTML_MODEL_PATH = Path(__file__).with_name("model") / "html.json"
@@ -44,11 +44,9 @@ CJK_FUNCTION_CHARS = frozenset("のにはをがでともへやかなたてしい
                                "的了是在和有不这也就都而及与着或被把对从但并其之以于为")
 # A comment's signature line ("jane says:", "John Smith wrote:", "March 3, 2019 at 6:34 am", "Reply",
 # "34 responses to ..."): comment threads are runs of them between short texts.
-_SIGNATURE_PATTERN = (
-    r"^(?:.{1,60}\s(?:says|said|wrote|writes|dice|disse|escribi[óo]|schreibt|schrieb|a [ée]crit|pisze|пишет|"
-    r"написал\w*)\s*:?|(?:reply|responder|r[ée]pondre|antworten|rispondi|ответить|log in to reply|report|"
-    r"flag|like|\d+ likes?|permalink)|\d+\s+(?:comments?|responses?|replies|thoughts|coment[áa]rios?|"
-    r"commentaires?|kommentare?|commenti|комментари\w*)\b.*|.{0,40}\b\d{1,2}:\d{2}\s*(?:[ap]\.?m\.?)?)$"
+_SIGNATURE_PATTERN = (  # categories.COMMENT_SIGNATURE, looser: also "Like", "Report", times of day
+    rf"^(?:.{{1,60}}\s{SAYING}\s*:?|(?:{REPLY}|report|flag|like|\d+ likes?|permalink)|\d+\s+{COUNTED}\b.*|"
+    r".{0,40}\b\d{1,2}:\d{2}\s*(?:[ap]\.?m\.?)?)$"
 )
 # run once over the page's candidate lines joined by "\n" (so \s must not cross a line)
 SIGNATURE_RE = re.compile(_SIGNATURE_PATTERN.replace(r"\s", r"[^\S\n]"), re.IGNORECASE | re.MULTILINE)
