@@ -76,7 +76,11 @@ def decide(x: np.ndarray, p: np.ndarray, texts: list[str], span: bool) -> tuple[
         scale = min(1.0, float(np.sort(p)[-3:].mean()) / 0.9)
         lo, hi = L.best_run((p - SPAN_SCORE * scale) * (np.minimum(n_words, SPAN_WORDS) + 1))
         idx = np.arange(p.size)
-        keep = np.where((idx >= lo) & (idx < hi), p >= SCORE_INSIDE * scale, p >= SCORE_OUTSIDE)
+        inside = (idx >= lo) & (idx < hi)
+        keep = np.where(inside, p >= SCORE_INSIDE, p >= SCORE_OUTSIDE)
+        # the lowered threshold only keeps lines that read like sentences: a page with no article (a title, a
+        # menu) must not give its least bad lines
+        keep |= inside & (p >= SCORE_INSIDE * scale) & (x[:, L.SENTENCE_LIKE] > 0)
     else:
         keep = p >= 0.5
     keep &= ~((x[:, L.STRONG_ANY] > 0) & (n_words <= MAX_STRONG_WORDS))

@@ -232,7 +232,8 @@ def clean_html(html: str):
         body = ""
     if not body:  # nothing found as main content: fall back to the page as text, cleaned as text
         fallback = clean_text(html_text.extract_text(tree))
-        body = fallback.text
-        removed.update(fallback.removed)
         title = title or fallback.title
+        # the page's <title> is flattened into that text too: it is the title, not an article
+        body = "\n\n".join(part for part in fallback.text.split("\n\n") if _SPACE_RE.sub(" ", part).strip() != title)
+        removed.update(fallback.removed)
     return Cleaned(text=body, title=title, removed={c: n for c, n in removed.items() if n > 0})

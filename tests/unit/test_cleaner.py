@@ -306,3 +306,9 @@ def test_chinese_and_japanese_lines_are_counted_in_words():
     assert words[1] >= 20 and words[2] >= 15  # a sentence is many words, not one \w+ run
     assert stop[1] > 0.1 and stop[2] > 0.1  # particles and function characters count as stopwords
     assert x[1, L.SENTENCE_LIKE] == 1 and x[2, L.SENTENCE_LIKE] == 1
+
+
+def test_a_page_whose_only_text_is_its_title_has_no_article():
+    result = clean_html("<html><head><title>Trams for Lyon</title></head><body><div><div></div></div></body></html>")
+    assert result.text == ""
+    assert result.title == "Trams for Lyon"
