@@ -65,7 +65,8 @@ def comment_thread_start(texts: list[str]) -> int | None:
     return None
 
 
-def decide(x: np.ndarray, p: np.ndarray, texts: list[str], span: bool) -> tuple[np.ndarray, int | None]:
+def decide(x: np.ndarray, p: np.ndarray, texts: list[str], span: bool,
+           model_threshold: float = 0.5) -> tuple[np.ndarray, int | None]:
     """Which lines to keep, from their features and scores, and where a comment thread was cut (or None).
 
     ``span`` (text mode, where the input is the whole page): the stretch decoding above, and a comment thread
@@ -82,7 +83,7 @@ def decide(x: np.ndarray, p: np.ndarray, texts: list[str], span: bool) -> tuple[
         # menu) must not give its least bad lines
         keep |= inside & (p >= SCORE_INSIDE * scale) & (x[:, L.SENTENCE_LIKE] > 0)
     else:
-        keep = p >= 0.5
+        keep = p >= model_threshold
     keep &= ~((x[:, L.STRONG_ANY] > 0) & (n_words <= MAX_STRONG_WORDS))
     thread = comment_thread_start(texts) if span else None
     if thread is not None and n_words[:thread][keep[:thread]].sum() >= COMMENT_MIN_BODY_WORDS:
@@ -103,7 +104,8 @@ def classify_lines(lines: list[L.Line], model: dict | None, title: str | None = 
     stopwords = model["stopwords"] if model else frozenset()
     x = L.features(lines, stopwords, title)
     p = L.score_lines(x, model) if model is not None else (x[:, L.SENTENCE_LIKE] > 0).astype(np.float64)
-    keep_arr, thread = decide(x, p, [line.text for line in lines], span and model is not None)
+    keep_arr, thread = decide(x, p, [line.text for line in lines], span and model is not None,
+                              model["threshold"] if model is not None else 0.5)
     dropped = np.flatnonzero(~keep_arr)
     cats = L.categories_of(x[dropped], x[dropped, L.BLOCK_LINES] > 2) if dropped.size else []
     if thread is not None:  # what the thread cut took counts as comments, whatever its own cues say
