@@ -50,6 +50,7 @@ _SIGNATURE_PATTERN = (  # categories.COMMENT_SIGNATURE, looser: also "Like", "Re
 )
 # run once over the page's candidate lines joined by "\n" (so \s must not cross a line)
 SIGNATURE_RE = re.compile(_SIGNATURE_PATTERN.replace(r"\s", r"[^\S\n]"), re.IGNORECASE | re.MULTILINE)
+# the verbs of categories.SAYING as plain stems (a prefilter: keep the two lists together)
 _is_signature_verb = operator.methodcaller("startswith", ("says", "said", "wrote", "writes", "dice", "disse", "escribi",
                                                           "schreibt", "schrieb", "crit", "écrit", "pisze", "пишет",
                                                           "написал"))
@@ -268,12 +269,17 @@ def _lexicon(texts: list[str], tok_bits: np.ndarray, line_of_token: np.ndarray, 
         cand = np.flatnonzero((line_bits >> k) & 1)
         if not cand.size:
             continue
-        sub = [lowered[c] for c in cand.tolist()]
-        starts = np.cumsum([0] + [len(t) + 1 for t in sub[:-1]])
-        pos = [m.start() for m in pattern.finditer("\n".join(sub))]
-        if pos:
-            hits[cand[np.searchsorted(starts, pos, side="right") - 1], k] = 1.0
+        hits[_matching(pattern, lowered, cand), k] = 1.0
     return hits
+
+
+def _matching(pattern: re.Pattern[str], texts: list[str], candidates: np.ndarray) -> np.ndarray:
+    """Which of the ``candidates`` (indexes into ``texts``) ``pattern`` matches in: one regex pass over those
+    lines joined by "\n" (the pattern must not cross a line), each match mapped back to its line."""
+    sub = [texts[i] for i in candidates.tolist()]
+    starts = np.cumsum([0] + [len(t) + 1 for t in sub[:-1]])
+    found = [m.start() for m in pattern.finditer("\n".join(sub))]
+    return candidates[np.searchsorted(starts, found, side="right") - 1] if found else candidates[:0]
 
 
 def _runs(flag: np.ndarray) -> np.ndarray:
@@ -443,11 +449,7 @@ def features(lines: list[Line], stopwords: frozenset[str], title: str | None = N
                                              | np.fromiter(map(_is_signature_verb, last_words), bool, n)
                                              | np.fromiter((t[:5].lower() in _REPLY_HEADS for t in texts), bool, n)))
     if maybe.size:
-        sub = [texts[i] for i in maybe.tolist()]
-        sub_starts = np.cumsum([0] + [len(t) + 1 for t in sub[:-1]])
-        found = [m.start() for m in SIGNATURE_RE.finditer("\n".join(sub))]
-        if found:
-            sig[maybe[np.searchsorted(sub_starts, found, side="right") - 1]] = 1.0
+        sig[_matching(SIGNATURE_RE, texts, maybe)] = 1.0
     x[:, k] = sig
     x[:, k + 1] = _window_mean(sig, 5)
     sig_before = np.cumsum(sig) - sig
