@@ -453,6 +453,13 @@ class Campaign:
         figures["ok"] = (figures["enriched_unique"] == n and figures["documents"] == n and not figures["dead_letters"])
         return self.finish(pipeline, figures)
 
+    def faulted_flow(self, pipeline: Pipeline, requests: list, n: int, during) -> tuple[Tracker, float, dict]:
+        """The flow of ``requests`` paced below the baseline's throughput while ``during`` injects the faults,
+        then its loss figures: (tracker, seconds, figures)."""
+        pusher, tracker, elapsed = self.run_flow(pipeline, requests, n, self.pace(), timeout=max(600, n * 0.9),
+                                                 during=during, backlog=self.args.backlog)
+        return tracker, elapsed, self.loss_figures(pipeline, pusher, tracker, {r.article_id for r in requests})
+
     def pace(self) -> float:
         """Push rate for the paced scenarios (0: unpaced; ``backlog`` then bounds the work in flight, so that
         every stage has input all along and the flow is not one burst that the fetcher finishes at once)."""
@@ -493,10 +500,7 @@ class Campaign:
                     print(f"  killed {stage} at {share:.0%} ({at} enriched): recovered in "
                           f"{row.get('recovery_s', '?')} s (ready {row.get('ready_s', '?')} s)")
 
-        pusher, tracker, elapsed = self.run_flow(pipeline, requests, n, self.pace(), timeout=max(600, n * 0.9),
-                                                 during=during, backlog=self.args.backlog)
-        ids = {r.article_id for r in requests}
-        figures = self.loss_figures(pipeline, pusher, tracker, ids)
+        tracker, elapsed, figures = self.faulted_flow(pipeline, requests, n, during)
         rest = at_rest(pipeline)
         consumed_total = {s: consumed_before_kill[s] + rest.get(s, {}).get("consumed", 0) for s in STAGES}
         figures.update({
@@ -543,10 +547,7 @@ class Campaign:
                 print(f"  broker killed at {share:.0%} ({at} enriched), back after {row['down_s']} s; "
                       f"flow resumed {row.get('flow_resumed_after_restart_s', '?')} s later")
 
-        pusher, tracker, elapsed = self.run_flow(pipeline, requests, n, self.pace(), timeout=max(600, n * 0.9),
-                                                 during=during, backlog=self.args.backlog)
-        ids = {r.article_id for r in requests}
-        figures = self.loss_figures(pipeline, pusher, tracker, ids)
+        tracker, elapsed, figures = self.faulted_flow(pipeline, requests, n, during)
         figures.update({"n": n, "seconds": round(elapsed, 1), "outages": outages,
                         "same_pids": pipeline.pids() == pids_before,
                         "tracker_client_errors": dict(tracker.errors)})
@@ -615,10 +616,8 @@ class Campaign:
             print(f"  broker down {outage['down_s']} s at {outage['enriched_at_kill']} enriched; flow resumed "
                   f"{outage.get('flow_resumed_after_restart_s', '?')} s after it came back")
 
-        pusher, tracker, elapsed = self.run_flow(pipeline, requests, n, self.pace(), timeout=max(600, n * 0.9),
-                                                 during=during, backlog=self.args.backlog)
-        ids = {r.article_id for r in requests}
-        figures.update(self.loss_figures(pipeline, pusher, tracker, ids))
+        tracker, elapsed, loss = self.faulted_flow(pipeline, requests, n, during)
+        figures.update(loss)
         figures.update({"seconds": round(elapsed, 1), "outage": outage,
                         "same_pids_through_startup": pids_mid == pids_before,
                         "same_pids_through_outage": pipeline.pids() == pids_mid,
