@@ -43,7 +43,7 @@ def create_topics(kafka: KafkaSettings, topics: Iterable[Topic] = TOPICS, partit
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(kafka.topic(t.name), partitions or t.partitions, kafka.replication_factor, topic_configs=t.config)
+            NewTopic(kafka.topic(t.name), partitions or kafka.partitions_of(t), kafka.replication_factor, topic_configs=t.config)
             for t in topics
             if kafka.topic(t.name) not in existing
         ]

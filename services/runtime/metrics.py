@@ -11,13 +11,19 @@ metric a stage never touches stays at zero (so dashboards and alert expressions 
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
+from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from schemas.messages import BoilerplateCategory, EntityLabel
 from services.runtime.errors import Reason
 
+# Messages per window: powers of two up to the largest window worth having.
+WINDOW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 # Latency buckets (seconds) from 1 ms (a cleaned paragraph) to 2 min (a slow download plus NLP).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -28,7 +34,14 @@ DOCS = {
     "newsflow_messages_dead_lettered_total": "Messages sent to the dead-letter topic, by reason.",
     "newsflow_messages_retried_total": "Retries after a transient failure, by reason.",
     "newsflow_processing_seconds": "Time from taking a message to producing its result (histogram).",
-    "newsflow_messages_in_progress": "Messages being processed right now.",
+    "newsflow_messages_in_progress": "Messages being processed right now (in a step or its retries).",
+    "newsflow_messages_in_flight": "Messages taken from the input topic whose offset is not yet committable "
+                                   "(processing, waiting behind a message with the same key, or their output "
+                                   "awaiting the broker's acknowledgement); bounded by max_in_flight.",
+    "newsflow_messages_awaiting_commit": "Messages finished (output or dead letter acknowledged) but held back "
+                                         "because an earlier message of their partition is still in flight.",
+    "newsflow_window_messages": "Messages per window the stage took at once (histogram).",
+    "newsflow_max_in_flight": "The configured bound on messages in flight per process (max_in_flight).",
     "newsflow_last_processed_timestamp_seconds": "Unix time the stage last finished a message.",
     "newsflow_circuit_open": "1 while the circuit breaker halts the stage (too many dead letters), else 0.",
     "newsflow_consumer_lag": "Messages not yet processed, per input partition (high watermark - position).",
@@ -37,6 +50,9 @@ DOCS = {
     "newsflow_entities_extracted_total": "Extractor only: entity mentions found, by label.",
     "newsflow_fetch_requests_total": "Fetcher only: articles fetched, by outcome (downloaded, inline); failures are in messages_failed_total.",
     "newsflow_fetched_bytes_total": "Fetcher only: body bytes downloaded.",
+    "newsflow_fetches_in_flight": "Fetcher only: HTTP fetches in flight (or waiting for their host's slot), by "
+                                  "host; a series exists only while its host has one, so at most "
+                                  "max_in_flight series at a time.",
     "newsflow_documents_indexed_total": "Indexer only: articles indexed, by outcome (indexed, duplicate of another article).",
 }
 
@@ -57,6 +73,10 @@ class StageMetrics:
     retried: Counter
     processing: Histogram
     in_progress: Gauge
+    in_flight: Gauge
+    awaiting_commit: Gauge
+    window: Histogram
+    max_in_flight: Gauge
     last_processed: Gauge
     lag: Gauge
     circuit_open: Gauge
@@ -67,9 +87,35 @@ class StageMetrics:
     fetched_bytes: Counter
     documents: Counter
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        if port:
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        """Serve /metrics on ``port``; when that port is taken (a second process of the same service on this
+        machine), on a free one instead. Returns the port served (0: ``port`` was 0, nothing served)."""
+        if not port:
+            return 0
+        try:
             start_http_server(port, addr=host, registry=self.registry)
+            return port
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+        server, _thread = start_http_server(0, addr=host, registry=self.registry)
+        return server.server_address[1]
+
+    def watch_fetches(self, in_flight_by_host: Callable[[], dict[str, int]]) -> None:
+        """Export ``newsflow_fetches_in_flight{host}`` read from the fetcher at each scrape (only hosts that
+        have a fetch in flight, so the series stay bounded by the fetcher's in-flight limit)."""
+        self.registry.register(_FetchesInFlight(in_flight_by_host))
+
+
+class _FetchesInFlight(Collector):
+    def __init__(self, source: Callable[[], dict[str, int]]):
+        self.source = source
+
+    def collect(self):
+        family = GaugeMetricFamily("newsflow_fetches_in_flight", DOCS["newsflow_fetches_in_flight"], labels=["host"])
+        for host, count in sorted(self.source().items()):
+            family.add_metric([host], count)
+        yield family
 
 
 def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> StageMetrics:
@@ -89,6 +135,14 @@ def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> Stag
             "newsflow_processing_seconds", d["newsflow_processing_seconds"], ["stage"], buckets=LATENCY_BUCKETS, registry=r
         ),
         in_progress=Gauge("newsflow_messages_in_progress", d["newsflow_messages_in_progress"], ["stage"], registry=r),
+        in_flight=Gauge("newsflow_messages_in_flight", d["newsflow_messages_in_flight"], ["stage"], registry=r),
+        awaiting_commit=Gauge(
+            "newsflow_messages_awaiting_commit", d["newsflow_messages_awaiting_commit"], ["stage"], registry=r
+        ),
+        window=Histogram(
+            "newsflow_window_messages", d["newsflow_window_messages"], ["stage"], buckets=WINDOW_BUCKETS, registry=r
+        ),
+        max_in_flight=Gauge("newsflow_max_in_flight", d["newsflow_max_in_flight"], ["stage"], registry=r),
         last_processed=Gauge(
             "newsflow_last_processed_timestamp_seconds", d["newsflow_last_processed_timestamp_seconds"], ["stage"], registry=r
         ),
@@ -116,6 +170,10 @@ def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> Stag
             m.failed.labels(stage, reason.value, kind)
     m.retried.labels(stage, Reason.http_unavailable.value)
     m.in_progress.labels(stage)
+    m.in_flight.labels(stage)
+    m.awaiting_commit.labels(stage)
+    m.window.labels(stage)
+    m.max_in_flight.labels(stage)
     m.last_processed.labels(stage)
     m.circuit_open.labels(stage)
     for category in BoilerplateCategory:

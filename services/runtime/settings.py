@@ -26,6 +26,17 @@ class KafkaSettings(BaseSettings):
     sasl_password: SecretStr | None = None
     replication_factor: int = Field(1, ge=1, description="Replication of topics newsflow creates (3 in production)")
     topic_prefix: str = Field("", description="Prefix for every topic name (lets tests and tenants share a cluster)")
+    partitions: int | None = Field(
+        None, ge=1, description="Partitions of each pipeline topic newsflow creates (default: its topic file, 8): "
+        "the most processes of one service that share its work. The dead-letter topic keeps its one partition "
+        "(`newsflow dlq replay --offsets` addresses its offsets)"
+    )
+
+    def partitions_of(self, topic) -> int:
+        """The partition count to create ``topic`` (a schemas.topics.Topic) with."""
+        if self.partitions is None or topic.partitions == 1:
+            return topic.partitions
+        return self.partitions
 
     @property
     def servers(self) -> list[str]:
@@ -66,3 +77,11 @@ class StageSettings(BaseSettings):
         15.0, gt=1, description="Consumer group session timeout: how soon a dead process's partitions move on"
     )
     lag_interval_seconds: float = Field(5.0, gt=0, description="How often the consumer lag gauge is refreshed")
+    window_size: int = Field(32, ge=1, description="Most messages taken into one window (processed together)")
+    window_ms: float = Field(50.0, ge=0, description="Longest wait for a window to fill after its first message")
+    max_in_flight: int = Field(
+        128, ge=1, description="Most messages taken and not yet committable per process (backpressure)"
+    )
+    targets_dir: Path = Field(
+        ROOT / ".data" / "targets", description="Where the process announces its metrics endpoint (Prometheus file_sd)"
+    )
