@@ -24,6 +24,7 @@ class Reason(str, enum.Enum):
     http_unavailable = "http_unavailable"        # 5xx/429/timeouts still failing after every retry
     too_large = "too_large"                      # body over the configured maximum
     too_many_redirects = "too_many_redirects"
+    robots_disallowed = "robots_disallowed"      # the host's robots.txt disallows the URL for the fetcher
     unsupported_content = "unsupported_content"  # content type that is neither HTML nor text
     empty_content = "empty_content"              # nothing left to process (empty page, no article text)
     message_too_large = "message_too_large"      # output larger than the broker accepts

@@ -1,10 +1,17 @@
 """Binds a :class:`~services.runtime.stage.Stage` to a faust-streaming worker: the Kafka edge of every service.
 
-One agent per service, concurrency 1 (faust-streaming issue 606: higher concurrency can commit past a
-message still in flight); scale out with partitions and more processes of the same service, which join the
-same consumer group (``newsflow-<stage>``). At-least-once: faust commits only offsets of handled events and
-flushes its producer before committing; ``processing_guarantee`` stays ``at_least_once`` (exactly_once has
-open duplicate bugs) and the indexer is idempotent. SIGTERM: faust's worker stops the agent, commits, exits.
+One agent per service (concurrency 1), taking *windows* with ``stream.noack_take(window_size, window_ms)``: up
+to N messages or T ms at once, never acked by faust itself. The window goes to a :class:`~services.runtime.flow.Flow`
+(many messages in flight, key order, backpressure), which acks each message to faust only when it and every
+earlier message of its partition have their output or dead letter acknowledged by the broker; faust commits
+acked offsets. Acking strictly in offset order also keeps faust's own gap handling (faust-streaming issue 606:
+it can commit past an unacked message when acks arrive out of order) out of play.
+
+Scale out with partitions and more processes of the same service, which join the same consumer group
+(``newsflow-<stage>``); each serves its metrics on its configured port, or a free one when that is taken, and
+announces it (services.runtime.discovery). At-least-once: ``processing_guarantee`` stays ``at_least_once``
+(exactly_once has open duplicate bugs) and the indexer is idempotent. SIGTERM: faust's worker stops the agent,
+waits for the messages in flight to be acked (``stream_wait_empty``), commits, exits.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ import time
 import faust
 from aiokafka import errors as kafka_errors
 
+from services.runtime import discovery
 from services.runtime.breaker import CircuitOpen
 from services.runtime.clients import wait_for_broker
+from services.runtime.flow import Flow
 from services.runtime.errors import PermanentError, Reason, TransientError
 from services.runtime.metrics import stage_metrics
 from services.runtime.settings import KafkaSettings, StageSettings
@@ -63,48 +72,53 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
         producer_max_request_size=10 * 1024 * 1024,
         topic_replication_factor=kafka.replication_factor,  # for faust's internal leader-election topic
         topic_allow_declare=True,
+        topic_partitions=kafka.partitions or 8,  # only for topics faust would declare itself (its own)
         stream_wait_empty=True,
+        # the stream's own buffer: what faust prefetches beyond the windows we hold (memory stays bounded)
+        stream_buffer_maxsize=max(settings.window_size, 16),
+        producer_linger=0.005,  # records produced within 5 ms share a request (many are in flight)
     )
     metrics = stage_metrics(label)
 
-    async def send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    async def send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]):
+        """Enqueue one record; returns the awaitable of its broker acknowledgement (errors mapped on both)."""
         try:
-            await app.producer.send_and_wait(topic, key, value, None, None, headers)
-        except (kafka_errors.MessageSizeTooLargeError, kafka_errors.RecordTooLargeError,
-                kafka_errors.RecordListTooLargeError) as exc:
-            raise PermanentError(f"the broker refused a {len(value)}-byte record: {exc!r}",
-                                 Reason.message_too_large) from None
-        except kafka_errors.KafkaError as exc:
-            raise TransientError(f"{type(exc).__name__}: {exc}", Reason.broker_unavailable) from None
+            acknowledgement = await app.producer.send(topic, key, value, None, None, headers)
+        except Exception as exc:  # noqa: BLE001 - mapped below
+            raise _produce_error(exc, value) from None
+        return _mapped(acknowledgement, value)
 
     runner = StageRunner(stage, settings, kafka, metrics, send)
     source = app.topic(kafka.topic(stage.source.name), key_serializer="raw", value_serializer="raw")
+    flow: Flow = Flow(runner, settings.max_in_flight, ack=lambda event: event.ack(),
+                      on_halt=lambda exc, delivery: app.loop.create_task(halt(exc, delivery)))
 
     @app.agent(source, concurrency=1, name=f"newsflow.{label}")
     async def process(stream):
-        async for event in stream.events():
-            message = event.message
-            delivery = Delivery(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value if message.value is not None else b"",
-                headers={k: _header(v) for k, v in (message.headers or [])},
-            )
-            try:
-                await runner.handle(delivery)
-            except CircuitOpen as exc:
-                await halt(exc, delivery)
+        async for events in stream.noack_take(settings.window_size, within=settings.window_ms / 1000):
+            window = []
+            for event in events:
+                message = event.message
+                window.append((Delivery(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value if message.value is not None else b"",
+                    headers={k: _header(v) for k, v in (message.headers or [])},
+                ), event))
+            await flow.admit(window)
 
-    async def halt(exc: CircuitOpen, delivery: Delivery) -> None:
-        """Stop taking messages, and never let this one be acked (so never committed). The process stays up
-        (metrics, heartbeats, its partitions) until told to stop, so the halt is visible and no other
+    async def halt(exc: BaseException, delivery: Delivery) -> None:
+        """Stop taking messages, and never let the halted message be acked (so never committed). The process
+        stays up (metrics, heartbeats, its partitions) until told to stop, so the halt is visible and no other
         instance takes over the same poison; restart it after a fix to resume at this message. On SIGTERM
-        it exits at once with EXIT_HALTED: returning to the stream would ack the message."""
-        log.critical("%s: circuit breaker open (%s) at %s[%d]@%d; halted, nothing past it is committed. "
-                     "Inspect with `newsflow dlq list`, fix, then restart this service.", label, exc,
+        it exits at once with EXIT_HALTED: a clean stop would wait for the halted message for ever."""
+        reason = f"circuit breaker open ({exc})" if isinstance(exc, CircuitOpen) else f"{type(exc).__name__}: {exc}"
+        log.critical("%s: %s at %s[%d]@%d; halted, nothing past it is committed. "
+                     "Inspect with `newsflow dlq list`, fix, then restart this service.", label, reason,
                      delivery.topic, delivery.partition, delivery.offset)
+        runner.metrics.circuit_open.labels(label).set(1)
         while not app.should_stop:
             await asyncio.sleep(0.5)
         log.critical("%s: stopping while halted; exit %d", label, EXIT_HALTED)
@@ -120,20 +134,42 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
             return
         try:
             highwaters = await asyncio.wait_for(app.consumer.highwaters(*assigned), 30)
-            fallback = {(tp.topic, tp.partition): await app.consumer.position(tp)
-                        for tp in assigned if (tp.topic, tp.partition) not in runner.positions}
+            positions = {}
+            for tp in assigned:
+                ours = flow.position((tp.topic, tp.partition))
+                positions[(tp.topic, tp.partition)] = ours if ours is not None else await app.consumer.position(tp)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - broker trouble; the lag gauge just goes stale
             log.warning("%s: cannot read high watermarks (%s: %s); lag not refreshed", label, type(exc).__name__, exc)
             return
-        runner.update_lag({(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}, fallback)
+        runner.update_lag({(tp.topic, tp.partition): hw for tp, hw in highwaters.items()}, positions)
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(app_, revoked, **kwargs):  # noqa: ARG001
-        runner.forget(revoked_partitions=[(tp.topic, tp.partition) for tp in revoked])
+        tps = [(tp.topic, tp.partition) for tp in revoked]
+        flow.forget(tps)
+        runner.forget(revoked_partitions=tps)
 
     return app, runner
+
+
+def _produce_error(exc: BaseException, value: bytes) -> BaseException:
+    """A producer exception as the runner's error: the broker refusing the record is permanent (dead-letter
+    it), any other Kafka trouble transient (retried for as long as it lasts)."""
+    if isinstance(exc, (kafka_errors.MessageSizeTooLargeError, kafka_errors.RecordTooLargeError,
+                        kafka_errors.RecordListTooLargeError)):
+        return PermanentError(f"the broker refused a {len(value)}-byte record: {exc!r}", Reason.message_too_large)
+    if isinstance(exc, kafka_errors.KafkaError):
+        return TransientError(f"{type(exc).__name__}: {exc}", Reason.broker_unavailable)
+    return exc
+
+
+async def _mapped(acknowledgement, value: bytes):
+    try:
+        return await acknowledgement
+    except Exception as exc:  # noqa: BLE001
+        raise _produce_error(exc, value) from None
 
 
 def _header(value: bytes | None) -> str:
@@ -152,7 +188,14 @@ def run_service(stage: Stage, settings: StageSettings, kafka: KafkaSettings | No
         stage.warm_up()
         log.info("%s: warmed up in %.1f s", stage.name.value, time.perf_counter() - started)
     app, runner = build_app(stage, settings, kafka)
-    runner.metrics.serve(settings.metrics_port, settings.metrics_host)
+    port = runner.metrics.serve(settings.metrics_port, settings.metrics_host)
+    if port:
+        if port != settings.metrics_port:
+            log.warning("%s: metrics port %d is taken (another process of this service?); serving on %d",
+                        stage.name.value, settings.metrics_port, port)
+        discovery.announce(settings.targets_dir, stage.name.value, settings.metrics_host, port)
+        log.info("%s: metrics on http://%s:%d/metrics (announced in %s)", stage.name.value,
+                 settings.metrics_host, port, settings.targets_dir)
     # faust gives up when no broker answers at start; wait for one instead of crash-looping.
     wait_for_broker(kafka, timeout=None, on_wait=lambda: log.warning(
         "%s: no Kafka broker answers at %s yet; waiting", stage.name.value, kafka.bootstrap_servers))

@@ -1,13 +1,16 @@
 """The stage runner: how every service turns one Kafka message into one output message or one dead letter.
 
-    bytes --decode--> model --step--> model --(effect)--> produce to sink --> (offset committed by faust)
-                 \\________________ any PermanentError / bug ______________/--> dead letter, then move on
+    bytes --decode--> model --step--> model --(effect)--> produce to sink, broker ack --> finished
+                 \\________________ any PermanentError / bug ______________/--> dead letter, broker ack --> finished
 
 The runner (:class:`StageRunner`) knows nothing of faust: it takes a :class:`Delivery` (payload bytes plus
 transport metadata) and an injected ``send`` coroutine, so its behaviour is unit-tested without a broker.
-:func:`run_service` binds it to a faust-streaming app (one agent, concurrency 1: faust-streaming issue 606)
-and serves its metrics. Produces are awaited (``send_and_wait``) before the message counts as handled, and
-faust commits only handled offsets (after flushing its producer): at-least-once, no auto-commit.
+Many deliveries are handled at once (services.runtime.flow: windows, backpressure, key order, in-order
+commits); a synchronous step runs in one worker thread, micro-batched (services.runtime.batching: the stage's
+``step_batch`` sees the messages that arrived together), an async step (the fetcher's download) is awaited.
+``send`` may return the broker's acknowledgement as an awaitable (produce pipelined: the message awaits its own
+acknowledgement while others proceed); a message is finished only once it is acknowledged.
+:func:`services.runtime.service.run_service` binds this to a faust-streaming app and serves its metrics.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import hashlib
 import inspect
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
@@ -26,6 +28,7 @@ from pydantic import ValidationError
 
 from schemas import messages
 from schemas.topics import TOPICS, Topic
+from services.runtime.batching import Batcher, one_by_one
 from services.runtime.breaker import CircuitBreaker, CircuitOpen
 from services.runtime.errors import PermanentError, Reason, TransientError
 from services.runtime.metrics import StageMetrics
@@ -36,6 +39,8 @@ log = logging.getLogger("newsflow.stage")
 SCHEMA_HEADER = "newsflow-schema"
 TRUNCATED_BYTES = 64 * 1024  # inline part of an original too large to dead-letter whole
 ATTEMPTS_HEADER = "newsflow-attempts"  # set by `newsflow dlq replay`: how many times this message failed before
+# send(topic, key, value, headers): enqueue a record; returns None once acknowledged, or an awaitable of the
+# broker's acknowledgement. Raises TransientError (broker trouble: retried) or PermanentError (refused).
 Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
 
 
@@ -57,6 +62,8 @@ class Stage:
 
     ``step`` is the pure function of the input message (sync: run in a worker thread so parsing and NLP do
     not starve the event loop; async: awaited, for I/O-bound steps such as the fetcher's download).
+    ``step_batch`` (sync steps only, optional) is the same function over a list: one result per message, in
+    order, a failed message's exception in its slot; the runner calls it with the messages that arrived together.
     ``effect`` is the side effect applied to the step's output before it is produced (the indexer's store);
     it may return a changed output. ``observe`` records domain metrics of a produced output. ``warm_up``
     loads models before the first message, so that it does not pay for them.
@@ -66,6 +73,7 @@ class Stage:
     source: Topic
     sink: Topic
     step: Callable[[Any], Any]
+    step_batch: Callable[[list[Any]], list[Any]] | None = None
     effect: Callable[[Any], Any] | None = None
     observe: Callable[[Any, StageMetrics], None] | None = None
     warm_up: Callable[[], Any] | None = None
@@ -103,9 +111,8 @@ class StageRunner:
         self.dlq_name = kafka.topic(TOPICS.dlq.name)
         self.max_message_bytes = max_message_bytes
         self.sleep = sleep
-        self.positions: dict[tuple[str, int], int] = {}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{stage.name.value}-step")
         self._label = stage.name.value
+        self.batcher = Batcher(lambda items: self._batch_fn()(items), max_batch=settings.window_size, name=self._label)
         self.breaker = CircuitBreaker(settings.dlq_max_consecutive, settings.dlq_max_ratio, settings.dlq_window)
         metrics.consumed.labels(self._label, stage.source.name)
         metrics.produced.labels(self._label, stage.sink.name)
@@ -143,7 +150,6 @@ class StageRunner:
                 return await self._dead_letter(
                     delivery, Reason.processing_error, f"{type(exc).__name__}: {exc}", type(exc).__name__
                 )
-            self._handled(delivery)
             m.produced.labels(label, self.stage.sink.name).inc()
             self.breaker.processed()
             if self.stage.observe:
@@ -154,14 +160,39 @@ class StageRunner:
             m.in_progress.labels(label).dec()
             m.last_processed.labels(label).set(time.time())
 
+    def _async_step(self) -> bool:
+        return inspect.iscoroutinefunction(self.stage.step)
+
+    def _batch_fn(self):
+        """What the worker thread runs for a batch of messages: the step (batched when the stage can), then the
+        effect of each output; one result or exception per message."""
+        step_batch = self.stage.step_batch or one_by_one(self.stage.step)
+        effect = self.stage.effect
+        if self._async_step():
+            step_batch = lambda outputs: list(outputs)  # noqa: E731 - the async step ran on the loop already
+        if effect is None:
+            return step_batch
+        apply_effect = one_by_one(effect)
+
+        def batch(items: list[Any]) -> list[Any]:
+            results = list(step_batch(items))
+            done = [i for i, r in enumerate(results) if not isinstance(r, BaseException)]
+            for i, applied in zip(done, apply_effect([results[i] for i in done]), strict=True):
+                results[i] = applied
+            return results
+
+        return batch
+
     async def _with_retries(self, message: messages.Message) -> messages.Message:
         attempts = self.settings.max_attempts
         for attempt in range(1, attempts + 1):
             try:
-                output = await self._call(self.stage.step, message)
-                if self.stage.effect is not None:
-                    output = await self._call(self.stage.effect, output)
-                return output
+                if self._async_step():
+                    output = await self.stage.step(message)
+                    if self.stage.effect is not None:
+                        output = await self.batcher.submit(output)
+                    return output
+                return await self.batcher.submit(message)
             except TransientError as exc:
                 self.metrics.failed.labels(self._label, exc.reason.value, "transient").inc()
                 if attempt == attempts:
@@ -179,18 +210,16 @@ class StageRunner:
         delay = self.settings.retry_backoff_seconds
         while True:
             try:
-                return await self.send(topic, key, value, headers)
+                acknowledgement = await self.send(topic, key, value, headers)
+                if inspect.isawaitable(acknowledgement):
+                    await acknowledgement
+                return
             except TransientError as exc:
                 self.metrics.failed.labels(self._label, Reason.broker_unavailable.value, "transient").inc()
                 self.metrics.retried.labels(self._label, Reason.broker_unavailable.value).inc()
                 log.warning("%s: broker trouble sending to %s (%s); retrying in %.1fs", self._label, topic, exc.detail, delay)
                 await self.sleep(delay)
                 delay = min(delay * 2, 30.0)
-
-    async def _call(self, fn: Callable[[Any], Any], arg: Any) -> Any:
-        if inspect.iscoroutinefunction(fn):
-            return await fn(arg)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, arg)
 
     async def _dead_letter(self, delivery: Delivery, reason: Reason, detail: str, error_class: str) -> messages.DeadLetter:
         try:
@@ -233,29 +262,24 @@ class StageRunner:
             })
             value = letter.to_bytes()
         await self._produce(self.dlq_name, delivery.key or b"", value, headers)
-        self._handled(delivery)
         self.metrics.dead_lettered.labels(self._label, reason.value).inc()
         return letter
 
-    def _handled(self, delivery: Delivery) -> None:
-        self.positions[(delivery.topic, delivery.partition)] = delivery.offset + 1
-
     def forget(self, revoked_partitions: list[tuple[str, int]]) -> None:
-        """Drop positions (and lag series) of partitions this process no longer owns."""
+        """Drop the lag series of partitions this process no longer owns."""
         for topic, partition in revoked_partitions:
-            self.positions.pop((topic, partition), None)
             try:
                 self.metrics.lag.remove(self._label, self.stage.source.name, str(partition))
             except KeyError:
                 pass
 
     def update_lag(
-        self, highwaters: dict[tuple[str, int], int | None], fallback: dict[tuple[str, int], int | None]
+        self, highwaters: dict[tuple[str, int], int | None], positions: dict[tuple[str, int], int | None]
     ) -> None:
         """Set the lag gauge of each assigned (topic, partition): high watermark minus the next offset to
-        process (ours once we handled a message there, else the consumer's position)."""
+        commit there (after the last message finished in order, else the consumer's position)."""
         for tp, highwater in highwaters.items():
-            position = self.positions.get(tp, fallback.get(tp))
+            position = positions.get(tp)
             if highwater is None or position is None:
                 continue
             self.metrics.lag.labels(self._label, self.stage.source.name, str(tp[1])).set(max(highwater - position, 0))
