@@ -7,7 +7,7 @@ from pydantic_settings import SettingsConfigDict
 from schemas.messages import CleanedArticle, Stage as StageName
 from schemas.topics import TOPICS
 from services.cleaner.extract import clean_html, clean_text
-from services.cleaner.logic import clean
+from services.cleaner.logic import clean, clean_batch
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service
 from services.runtime.settings import StageSettings
@@ -27,7 +27,8 @@ def observe(article: CleanedArticle, metrics: StageMetrics) -> None:
 
 
 def build_stage(settings: CleanerSettings) -> Stage:
-    return Stage(StageName.cleaner, TOPICS.fetched, TOPICS.cleaned, clean, observe=observe, warm_up=warm_up)
+    return Stage(StageName.cleaner, TOPICS.fetched, TOPICS.cleaned, clean, step_batch=clean_batch,
+                 observe=observe, warm_up=warm_up)
 
 
 def warm_up() -> None:

@@ -14,7 +14,7 @@ from schemas.messages import BoilerplateCategory as Cat
 from schemas.messages import FetchedArticle
 from services.cleaner.batch import clean_jsonl
 from services.cleaner.extract import Cleaned, clean_html, clean_text
-from services.cleaner.logic import clean
+from services.cleaner.logic import clean, clean_batch
 from services.runtime.errors import PermanentError, Reason
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,6 +191,21 @@ def test_step_rejects_a_page_without_text():
     with pytest.raises(PermanentError) as err:
         clean(fetched("text", "   "))
     assert err.value.reason is Reason.empty_content
+
+
+def test_step_batch_gives_the_same_results_as_the_step_in_order():
+    articles = [fetched("html", article_page(), title="fallback"), fetched("text", "\n\n".join(STORY)),
+                fetched("text", "Menu\nHome\n\n" + "\n\n".join(reversed(STORY)), title="t")]
+    assert clean_batch(articles) == [clean(a) for a in articles]
+    assert clean_batch([]) == []
+
+
+def test_step_batch_isolates_a_bad_item_in_its_slot():
+    good = fetched("text", "\n\n".join(STORY))
+    out = clean_batch([good, fetched("text", "   "), fetched("html", "<html></html>"), good])
+    assert len(out) == 4 and out[0] == out[3] == clean(good)
+    for bad in out[1:3]:
+        assert isinstance(bad, PermanentError) and bad.reason is Reason.empty_content
 
 
 def test_batch_writes_one_line_per_input_and_survives_bad_lines():
