@@ -25,6 +25,7 @@ import html as html_lib
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -186,22 +187,28 @@ def run_inprocess(fn: Callable[[str], str], inputs: list[str]) -> tuple[list[str
     return out, time.perf_counter() - start
 
 
-def run_service(kind: str, ids: list[str], inputs: list[str]) -> tuple[list[str], float, float]:
-    """Run ``python -m services.cleaner.batch`` on JSONL; returns (texts, seconds without start-up, start-up)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_service(kind: str, ids: list[str], inputs: list[str]) -> tuple[list[str], float, float, float]:
+    """Run ``python -m services.cleaner.batch`` on JSONL; returns (texts, seconds without start-up, start-up,
+    CPU seconds without start-up's)."""
     cmd = [sys.executable, "-m", "services.cleaner.batch"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(cmd, input="", capture_output=True, text=True, cwd=REPO, env=env, check=True)
-    startup = time.perf_counter() - start
+    startup, startup_cpu = time.perf_counter() - start, _children_cpu() - cpu
     payload = "".join(json.dumps({"id": i, kind: doc}) + "\n" for i, doc in zip(ids, inputs))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, input=payload, capture_output=True, text=True, cwd=REPO, env=env, check=True)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
     by_id = {}
     for line in proc.stdout.splitlines():
         rec = json.loads(line)
         by_id[rec["id"]] = rec.get("text", "")
-    return [by_id.get(i, "") for i in ids], max(elapsed - startup, 1e-9), startup
+    return [by_id.get(i, "") for i in ids], max(elapsed - startup, 1e-9), startup, max(cpu - startup_cpu, 0.0)
 
 
 # ----------------------------------------------------------------------------------------------- the seed
@@ -262,15 +269,16 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):  # rounds of every extractor in turn: a load swing hits them all alike
             for name in extractors:
                 if name == "newsflow":
-                    preds, secs, startup = run_service(mode, ids, inputs)
+                    preds, secs, startup, cpu = run_service(mode, ids, inputs)
                 else:
                     fn = trafilatura_extract if name == "trafilatura" else readability_extract
                     docs = inputs if mode == "html" else [lines_as_html(t) for t in inputs]
-                    (preds, secs), startup = run_inprocess(fn, docs), None
-                runs[name].append((preds, secs, startup))
+                    (preds, secs), startup, cpu = run_inprocess(fn, docs), None, None
+                runs[name].append((preds, secs, startup, cpu))
         for name in extractors:
-            preds, _, startup = runs[name][0]
-            speeds = [len(pages) / secs for _, secs, _ in runs[name]]
+            preds, _, startup, _ = runs[name][0]
+            speeds = [len(pages) / secs for _, secs, _, _ in runs[name]]
+            cpu_per_page = [cpu / len(pages) for _, _, _, cpu in runs[name] if cpu is not None]
             speed = max(speeds)
             per_split = {}
             subsets = {"dev": [i for i, pid in enumerate(ids) if pid in dev_ids],
@@ -286,14 +294,17 @@ def main(argv: list[str] | None = None) -> int:
             results["modes"][mode][name] = {"scores": per_split, "pages_per_second": speed,
                                             "pages_per_second_each_round": speeds,
                                             "startup_seconds": startup,
+                                            "cpu_seconds_per_page_each_round": cpu_per_page,
                                             "per_page_f1": {pid: page_f1(*page_counts(t, p))
                                                             for pid, t, p in zip(ids, truths, preds)}}
         print("\npages/s of each round: " + "; ".join(
             f"{name} " + " / ".join(f"{v:.0f}" for v in results["modes"][mode][name]["pages_per_second_each_round"])
             for name in extractors))
         if "newsflow" in extractors:
-            print(f"\n(newsflow: one subprocess per mode; interpreter start-up "
-                  f"{results['modes'][mode]['newsflow']['startup_seconds']:.2f}s excluded from pages/s)")
+            nf = results["modes"][mode]["newsflow"]
+            print(f"\n(newsflow: one subprocess per mode; interpreter start-up {nf['startup_seconds']:.2f}s excluded "
+                  f"from pages/s; its CPU s/page of each round, start-up's excluded: "
+                  + " / ".join(f"{c:.4f}" for c in nf["cpu_seconds_per_page_each_round"]) + ")")
 
     seed = seed_check()
     results["seed"] = seed
