@@ -1,17 +1,27 @@
-"""The fetcher's HTTP edge: httpx with explicit limits and an address guard.
+"""The fetcher's HTTP edge: httpx with explicit limits, an address guard, politeness and robots.txt.
 
 Failure mapping (services.runtime.errors):
-    unsupported scheme, no host, host does not resolve      PermanentError(invalid_url)
+    unsupported scheme, no host, bad port, host does not resolve  PermanentError(invalid_url)
     host resolves to loopback/private/link-local/reserved   PermanentError(blocked_address), nothing requested
+    the host's robots.txt disallows the URL (or a redirect  PermanentError(robots_disallowed), URL not requested
+      hop's URL) for the newsflow-fetcher User-Agent token
     4xx except 408/429                                      PermanentError(http_status)
-    408, 429, 5xx, connect/read timeouts, network errors    TransientError(http_unavailable): retried by the runner
+    408, 429, 5xx, connect/read timeouts, network errors,   TransientError(http_unavailable): retried by the runner
+      no complete answer within total_timeout
     more than max_redirects hops, or a redirect loop        PermanentError(too_many_redirects)
     body (decoded) over max_bytes                           PermanentError(too_large)
     content type neither HTML nor text                      PermanentError(unsupported_content)
 
 The guard resolves the host itself (through an injectable resolver), checks every address, then connects to
 that checked address (Host header and TLS SNI keep the original name), so DNS cannot hand httpx another
-address between the check and the connection. Redirects are followed by hand, each hop guarded again.
+address between the check and the connection. Redirects are followed by hand, each hop guarded again, checked
+against its own host's robots.txt and sent through its own host's slot.
+
+Politeness (services.fetcher.polite): every request, robots.txt included, holds a slot of the
+:class:`~services.fetcher.polite.HostGate` (per-host cap and start spacing, then the global cap). The
+``total_timeout`` deadline counts time spent resolving and in flight, not time queued for a slot: a URL
+waiting behind its busy host is not the host's failure. A robots.txt download has its own deadline,
+``robots_timeout_seconds``, and its outcome rules are in :mod:`services.fetcher.polite`.
 """
 
 from __future__ import annotations
@@ -20,19 +30,23 @@ import asyncio
 import ipaddress
 import re
 import socket
+import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, NamedTuple, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
 from services.fetcher.logic import Page
+from services.fetcher.polite import HostGate, RobotsCache
 from services.runtime.errors import PermanentError, Reason, TransientError
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+T = TypeVar("T")
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 TEXT_TYPES = ("text/plain",)
+ROBOTS_MAX_BYTES = 500 * 1024  # a longer robots.txt is cut there (RFC 9309 2.5: parse at least 500 KiB)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 
 
@@ -43,6 +57,9 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 @dataclass(frozen=True)
 class FetchLimits:
+    """Every limit of the HTTP edge. FetcherSettings has a setting of the same name and default for each
+    field but ``user_agent``, whose first word (``newsflow-fetcher``) is also the robots.txt token."""
+
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
     total_timeout: float = 30.0
@@ -50,7 +67,45 @@ class FetchLimits:
     max_redirects: int = 5
     allow_private: bool = False
     allowed_networks: tuple[str, ...] = ()
+    fetch_concurrency: int = 64
+    per_host: int = 2
+    host_delay_seconds: float = 0.1
+    robots_enabled: bool = True
+    robots_timeout_seconds: float = 5.0
+    robots_ttl_seconds: float = 3600.0
+    robots_cache_size: int = 10_000
     user_agent: str = "newsflow-fetcher/0.1 (+https://github.com/newsflow)"
+
+
+class Target(NamedTuple):
+    """Where a URL may be fetched from: its host name, the checked address, the port."""
+
+    host: str
+    address: str
+    port: int
+
+
+class Answer(NamedTuple):
+    status: int
+    headers: httpx.Headers
+    body: bytes  # empty for an error status or a redirect
+    location: str | None  # where a redirect points
+
+
+class Deadline:
+    """Seconds left for one fetch, spent only while awaiting through :meth:`run` (never while queued)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = self.left = seconds
+
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        started = time.monotonic()
+        try:
+            return await asyncio.wait_for(awaitable, max(self.left, 0.0))
+        except asyncio.TimeoutError:
+            raise TransientError(f"no complete answer within {self.seconds:g} s", Reason.http_unavailable) from None
+        finally:
+            self.left -= time.monotonic() - started
 
 
 @dataclass
@@ -61,7 +116,11 @@ class GuardedFetcher:
     _client: httpx.AsyncClient | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self._allowed = [ipaddress.ip_network(n, strict=False) for n in self.limits.allowed_networks]
+        lim = self.limits
+        self._allowed = [ipaddress.ip_network(n, strict=False) for n in lim.allowed_networks]
+        self.gate = HostGate(lim.fetch_concurrency, lim.per_host, lim.host_delay_seconds)
+        self.robots = RobotsCache(self._robots_txt, lim.user_agent.split("/")[0], lim.robots_ttl_seconds,
+                                  lim.robots_cache_size)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -69,7 +128,9 @@ class GuardedFetcher:
             lim = self.limits
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(lim.read_timeout, connect=lim.connect_timeout),
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                # the gate keeps at most fetch_concurrency requests in flight: the pool must never be the limit
+                limits=httpx.Limits(max_connections=lim.fetch_concurrency,
+                                    max_keepalive_connections=lim.fetch_concurrency),
                 follow_redirects=False,
                 transport=self.transport,
                 headers={"User-Agent": lim.user_agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9"},
@@ -81,30 +142,56 @@ class GuardedFetcher:
         if self._client is not None:
             await self._client.aclose()
 
-    async def __call__(self, url: str) -> Page:
-        try:
-            return await asyncio.wait_for(self._follow(url), self.limits.total_timeout)
-        except asyncio.TimeoutError:
-            raise TransientError(f"no complete answer within {self.limits.total_timeout:g} s") from None
+    def in_flight(self) -> int:
+        """Requests in flight in this process (robots.txt included)."""
+        return self.gate.in_flight()
 
-    async def _follow(self, url: str) -> Page:
+    def in_flight_by_host(self) -> dict[str, int]:
+        """Requests in flight for every host with at least one request in flight or waiting for a slot."""
+        return self.gate.in_flight_by_host()
+
+    async def __call__(self, url: str) -> Page:
+        final_url, answer = await self._get(url, Deadline(self.limits.total_timeout), self.limits.max_bytes)
+        host = urlsplit(final_url).hostname
+        if answer.status in (408, 429) or answer.status >= 500:
+            raise TransientError(f"HTTP {answer.status} from {host}", Reason.http_unavailable)
+        if answer.status >= 400:
+            raise PermanentError(f"HTTP {answer.status} from {host}", Reason.http_status)
+        return self._page(final_url, answer.status, answer.headers, answer.body)
+
+    async def _robots_txt(self, url: str) -> tuple[int, bytes]:
+        """The final status and body of a robots.txt URL, for the RobotsCache; StageError when none came."""
+        deadline = Deadline(self.limits.robots_timeout_seconds)
+        _, answer = await self._get(url, deadline, ROBOTS_MAX_BYTES, truncate=True, robots=False)
+        return answer.status, answer.body
+
+    async def _get(self, url: str, deadline: Deadline, max_bytes: int, truncate: bool = False,
+                   robots: bool = True) -> tuple[str, Answer]:
+        """GET with redirects followed by hand: each hop guarded, checked against robots.txt, in its host's slot."""
         seen: set[str] = set()
         for _hop in range(self.limits.max_redirects + 1):
             if url in seen:
                 raise PermanentError(f"redirect loop at {url}", Reason.too_many_redirects)
             seen.add(url)
-            status, headers, body, location = await self._request(url)
-            if location is None:
-                return self._page(url, status, headers, body)
-            url = urljoin(url, location)
+            target = await deadline.run(self.check_address(url))
+            if robots and self.limits.robots_enabled and not await self.robots.allowed(url):
+                raise PermanentError(f"robots.txt of {target.host} disallows {url}", Reason.robots_disallowed)
+            async with self.gate.slot(target.host):
+                answer = await deadline.run(self._request(url, target, max_bytes, truncate))
+            if answer.location is None:
+                return url, answer
+            url = urljoin(url, answer.location)
         raise PermanentError(f"more than {self.limits.max_redirects} redirects", Reason.too_many_redirects)
 
-    async def check_address(self, url: str) -> tuple[str, str, int]:
-        """Resolve the URL's host and refuse blocked addresses. Returns (host, address, port)."""
+    async def check_address(self, url: str) -> Target:
+        """Resolve the URL's host and refuse blocked addresses."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PermanentError(f"unsupported URL {url!r}", Reason.invalid_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise PermanentError(f"bad port in {url!r}: {exc}", Reason.invalid_url) from None
         try:
             addresses = await self.resolver(parts.hostname, port)
         except (OSError, UnicodeError) as exc:
@@ -114,7 +201,7 @@ class GuardedFetcher:
         for address in addresses:
             if not self.allowed(address):
                 raise PermanentError(f"{parts.hostname} resolves to non-public address {address}", Reason.blocked_address)
-        return parts.hostname, addresses[0], port
+        return Target(parts.hostname, addresses[0], port)
 
     def allowed(self, address: str) -> bool:
         ip = ipaddress.ip_address(address.split("%")[0])
@@ -124,8 +211,10 @@ class GuardedFetcher:
             return True
         return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
 
-    async def _request(self, url: str) -> tuple[int, httpx.Headers, bytes, str | None]:
-        host, address, port = await self.check_address(url)
+    async def _request(self, url: str, target: Target, max_bytes: int, truncate: bool) -> Answer:
+        """One GET to the checked address. The body is read only for a non-error, non-redirect answer, up to
+        max_bytes: beyond it PermanentError(too_large), or, with ``truncate``, the first max_bytes."""
+        host, address = target.host, target.address
         parts = urlsplit(url)
         netloc_ip = f"[{address}]" if ":" in address else address
         if parts.port:
@@ -139,22 +228,23 @@ class GuardedFetcher:
             try:
                 status = response.status_code
                 if 300 <= status < 400 and response.headers.get("location"):
-                    return status, response.headers, b"", response.headers["location"]
-                if status in (408, 429) or status >= 500:
-                    raise TransientError(f"HTTP {status} from {host}", Reason.http_unavailable)
+                    return Answer(status, response.headers, b"", response.headers["location"])
                 if status >= 400:
-                    raise PermanentError(f"HTTP {status} from {host}", Reason.http_status)
+                    return Answer(status, response.headers, b"", None)
                 declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self.limits.max_bytes:
-                    raise PermanentError(f"Content-Length {declared} over the {self.limits.max_bytes}-byte limit",
+                if not truncate and declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise PermanentError(f"Content-Length {declared} over the {max_bytes}-byte limit",
                                          Reason.too_large)
                 chunks, size = [], 0
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
-                    if size > self.limits.max_bytes:
-                        raise PermanentError(f"body over the {self.limits.max_bytes}-byte limit", Reason.too_large)
+                    if size > max_bytes:
+                        if not truncate:
+                            raise PermanentError(f"body over the {max_bytes}-byte limit", Reason.too_large)
+                        chunks.append(chunk[: len(chunk) - (size - max_bytes)])
+                        break
                     chunks.append(chunk)
-                return status, response.headers, b"".join(chunks), None
+                return Answer(status, response.headers, b"".join(chunks), None)
             finally:
                 await response.aclose()
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:

@@ -8,6 +8,7 @@ What each kind of URL gets:
     redirect loop / too many redirects        dead letter: too_many_redirects
     body over max_bytes (also after gunzip)   dead letter: too_large
     application/pdf, a PDF as text/html       dead letter: unsupported_content
+    robots.txt disallows the URL              dead letter: robots_disallowed (test_fetcher_polite.py)
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def stub_resolver(table: dict[str, list[str]]):
 
 
 class Recorder:
-    """A mocked transport that answers from a handler and records every request it was asked to send."""
+    """A mocked transport that answers from a handler and records every request it was asked to send, but
+    robots.txt: that is answered 404 (no robots.txt, everything allowed) and not recorded.
+    robots.txt itself is tested in test_fetcher_polite.py."""
 
     def __init__(self, handler):
         self.requests: list[httpx.Request] = []
@@ -46,6 +49,8 @@ class Recorder:
         self.handler = handler
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            return httpx.Response(404)
         self.requests.append(request)
         return self.handler(request)
 
@@ -210,7 +215,7 @@ def test_a_slow_server_hits_the_total_deadline():
         await asyncio.sleep(5)
         return html("late")
 
-    f = GuardedFetcher(FetchLimits(total_timeout=0.2), resolver=stub_resolver({"news.example": [PUBLIC]}),
-                       transport=httpx.MockTransport(slow))
-    with pytest.raises(TransientError):
+    f, _ = fetcher(slow, total_timeout=0.2)
+    with pytest.raises(TransientError) as err:
         fetch(f, "http://news.example/a")
+    assert "within 0.2 s" in err.value.detail
