@@ -23,6 +23,8 @@ class IndexerSettings(StageSettings):
 
     metrics_port: int = 9104
     web_port: int = 6104
+    window_size: int = 64
+    max_in_flight: int = 256
     db_path: Path = Field(ROOT / ".data" / "index" / "newsflow.db", description="SQLite index file")
 
 

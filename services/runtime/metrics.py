@@ -56,6 +56,10 @@ DOCS = {
     "newsflow_documents_indexed_total": "Indexer only: articles indexed, by outcome (indexed, duplicate of another article).",
 }
 
+# Metrics with a series only while something is going on (one per host with a fetch in flight): every other
+# metric has its series from the first scrape.
+SPARSE = frozenset({"newsflow_fetches_in_flight"})
+
 FETCH_OUTCOMES = ("downloaded", "inline")
 INDEX_OUTCOMES = ("indexed", "duplicate")
 
