@@ -226,6 +226,12 @@ class Pipeline:
     def db_path(self) -> Path:
         return self.workdir / "index.db"
 
+    @property
+    def targets_dir(self) -> Path:
+        """Where this pipeline's service processes announce their metrics endpoints (not the checkout's own
+        .data/targets, which `newsflow status` and a local Prometheus read)."""
+        return self.workdir / "targets"
+
     def start_service(self, stage: str) -> Service:
         upper = stage.upper()
         port = free_port()
@@ -234,6 +240,7 @@ class Pipeline:
             f"NEWSFLOW_{upper}_METRICS_PORT": str(port),
             f"NEWSFLOW_{upper}_DATA_DIR": str(self.workdir / "faust"),
             f"NEWSFLOW_{upper}_LAG_INTERVAL_SECONDS": "1",
+            f"NEWSFLOW_{upper}_TARGETS_DIR": str(self.targets_dir),
         }
         log_path = self.workdir / f"{stage}.log"
         process = subprocess.Popen(

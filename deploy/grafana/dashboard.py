@@ -6,10 +6,13 @@
 Never edit the JSON or the dashboard in Grafana's UI (the provider sets allowUiUpdates: false).
 
 Layout: a "Pipeline" row (targets up, end-to-end latency, articles enriched per minute, throughput by stage,
-boilerplate removed by category, entities extracted by type), then one "Stage" row per selected ``job``
-(repeated by Grafana; a job is a stage): messages in/out/dead-lettered per second, processing time
-p50/p95/p99, consumer lag per partition, messages in progress, time since the last processed message.
-Every query filters by the ``job`` and ``instance`` template variables. Metric names: see
+boilerplate removed by category, entities extracted by type, the fetcher's fetches in flight by host (top 10)
+and in total), then one "Stage" row per selected ``job`` (repeated by Grafana; a job is a stage): messages
+in/out/dead-lettered per second, processing time p50/p95/p99, consumer lag per partition, messages in
+progress, time since the last processed message, and per process (``instance``): messages in flight against
+its max_in_flight bound, messages awaiting commit, mean window size. Every query filters by the ``job`` and
+``instance`` template variables; a stage scaled out to several processes (each announced to Prometheus,
+see deploy/prometheus/prometheus.yml) shows one series per process where that matters. Metric names: see
 services/runtime/metrics.py.
 """
 
@@ -29,6 +32,8 @@ DATASOURCE = {"type": "prometheus", "uid": "newsflow-prometheus"}
 # Every selector carries this filter, so the template variables apply to every panel.
 F = 'job=~"$job", instance=~"$instance"'
 QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+# The fetcher processes' in-flight bounds added up (the most fetches that can be in flight at once).
+FETCHER_BOUND = f'sum(newsflow_max_in_flight{{{F}, stage="fetcher"}})'
 
 
 def target(expr: str, legend: str = "__auto", ref: str = "A", instant: bool = False) -> dict:
@@ -76,7 +81,7 @@ class Layout:
 
 
 def timeseries(layout: Layout, title: str, description: str, targets: list[tuple[str, str]], unit: str,
-               w: int = 8, h: int = 8, stack: bool = False) -> dict:
+               w: int = 8, h: int = 8, stack: bool = False, overrides: list[dict] | None = None) -> dict:
     panel_id, pos = layout.place(w, h)
     return {
         "type": "timeseries",
@@ -99,7 +104,7 @@ def timeseries(layout: Layout, title: str, description: str, targets: list[tuple
                     "stacking": {"mode": "normal" if stack else "none", "group": "A"},
                 },
             },
-            "overrides": [],
+            "overrides": overrides or [],
         },
         "options": {
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
@@ -171,6 +176,18 @@ def bargauge(layout: Layout, title: str, description: str, expr: str, legend: st
     }
 
 
+def dashed(legend_regex: str) -> dict:
+    """An override drawing the series whose legend matches ``legend_regex`` as a dashed line, unfilled (a
+    bound, not a quantity)."""
+    return {
+        "matcher": {"id": "byRegexp", "options": legend_regex},
+        "properties": [
+            {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+            {"id": "custom.fillOpacity", "value": 0},
+        ],
+    }
+
+
 def quantiles(metric: str) -> list[tuple[str, str]]:
     return [
         (f"histogram_quantile({q}, sum by (le) (rate({metric}_bucket{{{F}}}[$__rate_interval])))", name)
@@ -217,6 +234,25 @@ def pipeline_row(layout: Layout) -> list[dict]:
             f"sum by (label) (increase(newsflow_entities_extracted_total{{{F}}}[$__range]))",
             "{{label}}", "none",
         ),
+        timeseries(
+            layout, "Fetches in flight by host (top 10)",
+            "The fetcher's HTTP fetches in flight (or waiting for their host's slot), all fetcher processes "
+            "together, for the 10 busiest hosts at each instant (newsflow_fetches_in_flight; a host has a "
+            "series only while it has a fetch in flight, so an idle fetcher shows no data).",
+            [(f"topk(10, sum by (host) (newsflow_fetches_in_flight{{{F}}}))", "{{host}}")],
+            "none", w=16, stack=True,
+        ),
+        timeseries(
+            layout, "Fetches in flight",
+            "All the fetcher's HTTP fetches in flight (0 when none), against the fetcher processes' "
+            "max_in_flight bounds added up (dashed).",
+            [
+                # No fetch in flight means no series: show 0 instead of "No data".
+                (f"sum(newsflow_fetches_in_flight{{{F}}}) or {FETCHER_BOUND} * 0", "fetches in flight"),
+                (FETCHER_BOUND, "max_in_flight (all fetchers)"),
+            ],
+            "none", w=8, overrides=[dashed("max_in_flight.*")],
+        ),
     ]
 
 
@@ -259,6 +295,39 @@ def stage_row(layout: Layout) -> list[dict]:
             "Time since the stage last finished a message (newsflow_last_processed_timestamp_seconds); "
             "very large when it has processed none since it started.",
             f"time() - max(newsflow_last_processed_timestamp_seconds{{{F}}})", "s", w=4,
+        ),
+        # Per process (instance): a stage scaled out shows each of its processes.
+        timeseries(
+            layout, "In flight",
+            "Per process: messages taken from the input topic whose offset is not yet committable (being "
+            "processed, waiting behind a message with the same key, or their output awaiting the broker's "
+            "acknowledgement), against the process's max_in_flight bound (dashed). A process that stays at "
+            "its bound while the lag grows cannot keep up: scale the stage out (alert StageSaturated).",
+            [
+                (f"sum by (stage, instance) (newsflow_messages_in_flight{{{F}}})", "{{instance}} in flight"),
+                (f"max by (stage, instance) (newsflow_max_in_flight{{{F}}})", "{{instance}} max_in_flight"),
+            ],
+            "none", w=8, overrides=[dashed(".* max_in_flight")],
+        ),
+        timeseries(
+            layout, "Awaiting commit",
+            "Per process: messages finished (output or dead letter acknowledged) but held back because an "
+            "earlier message of their partition is still in flight. Normal in short bursts; a count that only "
+            "grows means one message holds its partition (alert CommitStalled).",
+            [(f"sum by (stage, instance) (newsflow_messages_awaiting_commit{{{F}}})", "{{instance}}")],
+            "none", w=8,
+        ),
+        timeseries(
+            layout, "Mean window size",
+            "Per process: messages taken at once per window, on average over the rate interval "
+            "(newsflow_window_messages _sum / _count). Near 1: the stage keeps up message by message; near "
+            "window_size: it works through a backlog in full windows.",
+            [(
+                f"sum by (stage, instance) (rate(newsflow_window_messages_sum{{{F}}}[$__rate_interval]))"
+                f" / sum by (stage, instance) (rate(newsflow_window_messages_count{{{F}}}[$__rate_interval]))",
+                "{{instance}}",
+            )],
+            "none", w=8,
         ),
     ]
 

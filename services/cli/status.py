@@ -1,16 +1,32 @@
-"""``newsflow status``: a live terminal view of every stage, read from the services' ``/metrics`` endpoints.
+"""``newsflow status``: a live terminal view of every service process, read from their ``/metrics`` endpoints.
 
     newsflow status                  refresh every 2s until Ctrl-C
-    newsflow status --once           print one table and exit (exit 1 when a service does not answer)
+    newsflow status --once           print one table and exit (exit 1 when a process does not answer)
     newsflow status --count 5 --interval 1
-    newsflow status --endpoints fetcher=http://10.0.0.5:9101/metrics,cleaner=http://10.0.0.6:9102/metrics
+    newsflow status --targets-dir /srv/newsflow/.data/targets
+    newsflow status --endpoints fetcher=http://10.0.0.5:9101/metrics,fetcher=http://10.0.0.6:9101/metrics
 
-Per stage: whether its endpoint answers, messages in (consumed), out (produced), dead-lettered, consumer lag
-(all partitions), in progress, p95 processing time since the process started, and how long ago it last
-finished a message; with a previous refresh, also messages in per second. Counters are per process and
-restart at zero with it. Metric names: services/runtime/metrics.py.
+Which processes (read again at every refresh, so processes that start or stop come and go):
+- every process announced in the targets folder (``<stage>-<pid>.json``, written by each service when it
+  starts serving metrics and removed when it exits: services/runtime/discovery.py; default ``.data/targets``
+  of this checkout, ``NEWSFLOW_<SERVICE>_TARGETS_DIR`` for the services). Files naming a pid that no longer
+  runs on this machine (a process killed with SIGKILL) are deleted;
+- a stage with no announced process is shown at its default endpoint (127.0.0.1:9101..9104), DOWN when
+  nothing answers there, so a stage that does not run at all stays visible (Prometheus does the same:
+  deploy/prometheus/prometheus.yml);
+- ``--endpoints`` names the endpoints instead (a stage may be named more than once).
 
-:func:`render` is pure (samples in, text out); only :func:`fetch` does I/O (httpx, one short timeout).
+One row per process: stage, pid (of an announced process), address, whether it answers, messages in
+(consumed), out (produced), dead-lettered, consumer lag (its partitions), in progress (inside a step), in
+flight / its max_in_flight bound (taken, not yet committable), awaiting commit (finished, held behind an earlier
+message of its partition), mean window size (messages taken at once, since the process started), p95
+processing time since the process started, and how long ago it last finished a message; with a previous
+refresh, also messages in per second. A stage with more than one process gets a ``total`` row (sums; p95 of
+the merged histograms; the latest last processed). Counters are per process and restart at zero with it.
+Metric names: services/runtime/metrics.py.
+
+:func:`render` is pure (samples in, text out); :func:`fetch` (httpx, one short timeout) and :func:`discover`
+(the targets folder) do the I/O.
 """
 
 from __future__ import annotations
@@ -20,27 +36,51 @@ import math
 import sys
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from pathlib import Path
+from typing import Iterable, Mapping
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-# Where each service serves its metrics by default (NEWSFLOW_<SERVICE>_METRICS_PORT).
+from services.runtime import discovery
+from services.runtime.settings import StageSettings
+
+# Where each service serves its metrics by default (NEWSFLOW_<SERVICE>_METRICS_PORT), in pipeline order.
 DEFAULT_ENDPOINTS = {
     "fetcher": "http://127.0.0.1:9101/metrics",
     "cleaner": "http://127.0.0.1:9102/metrics",
     "extractor": "http://127.0.0.1:9103/metrics",
     "indexer": "http://127.0.0.1:9104/metrics",
 }
+STAGES = tuple(DEFAULT_ENDPOINTS)
+# Where the services announce themselves by default (StageSettings.targets_dir: <repo>/.data/targets).
+DEFAULT_TARGETS_DIR: Path = StageSettings.model_fields["targets_dir"].default
 TIMEOUT = httpx.Timeout(2.0)
 CLEAR = "\x1b[H\x1b[2J"
 
-SamplesByStage = dict[str, "list[Sample] | None"]  # None: the endpoint did not answer
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One service process's metrics endpoint. ``pid`` is known for an announced process only."""
+
+    stage: str
+    url: str
+    pid: int | None = None
+
+    @property
+    def address(self) -> str:
+        url = httpx.URL(self.url)
+        return f"{url.host}:{url.port}" if url.port else url.host
+
+
+SamplesByEndpoint = Mapping[Endpoint, "list[Sample] | None"]  # None: the endpoint did not answer
 
 
 @dataclass(frozen=True)
 class StageStatus:
+    """What the samples of one process, or of all the processes of a stage together, say."""
+
     stage: str
     up: bool
     consumed: float = 0.0
@@ -48,6 +88,10 @@ class StageStatus:
     dead_lettered: float = 0.0
     lag: float | None = None  # None: not measured yet (no partition assigned)
     in_progress: float = 0.0
+    in_flight: float = 0.0
+    max_in_flight: float = 0.0  # 0: not reported (yet)
+    awaiting_commit: float = 0.0
+    window_mean: float | None = None  # None: no window taken yet
     p95_seconds: float | None = None  # None: nothing processed yet
     last_processed: float | None = None  # unix time; None: never
 
@@ -57,8 +101,12 @@ def parse(text: str) -> list[Sample]:
     return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
 
+def _of(samples: Iterable[Sample], name: str, stage: str) -> list[Sample]:
+    return [s for s in samples if s.name == name and s.labels.get("stage", stage) == stage]
+
+
 def _total(samples: Iterable[Sample], name: str, stage: str) -> float:
-    return sum(s.value for s in samples if s.name == name and s.labels.get("stage", stage) == stage)
+    return sum(s.value for s in _of(samples, name, stage))
 
 
 def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
@@ -80,24 +128,29 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
 
 
 def summarize(stage: str, samples: list[Sample] | None) -> StageStatus:
+    """The status of ``stage`` from the samples of one process, or of several processes concatenated
+    (counters and gauges add up, histogram buckets merge by bound, last processed is the latest)."""
     if samples is None:
         return StageStatus(stage, up=False)
-    lags = [s.value for s in samples if s.name == "newsflow_consumer_lag" and s.labels.get("stage", stage) == stage]
-    buckets = [
-        (float(s.labels["le"]), s.value)
-        for s in samples
-        if s.name == "newsflow_processing_seconds_bucket" and s.labels.get("stage", stage) == stage
-    ]
-    last = _total(samples, "newsflow_last_processed_timestamp_seconds", stage)
+    lags = _of(samples, "newsflow_consumer_lag", stage)
+    buckets: dict[float, float] = {}
+    for s in _of(samples, "newsflow_processing_seconds_bucket", stage):
+        buckets[float(s.labels["le"])] = buckets.get(float(s.labels["le"]), 0.0) + s.value
+    windows = _total(samples, "newsflow_window_messages_count", stage)
+    last = max((s.value for s in _of(samples, "newsflow_last_processed_timestamp_seconds", stage)), default=0.0)
     return StageStatus(
         stage,
         up=True,
         consumed=_total(samples, "newsflow_messages_consumed_total", stage),
         produced=_total(samples, "newsflow_messages_produced_total", stage),
         dead_lettered=_total(samples, "newsflow_messages_dead_lettered_total", stage),
-        lag=sum(lags) if lags else None,
+        lag=sum(s.value for s in lags) if lags else None,
         in_progress=_total(samples, "newsflow_messages_in_progress", stage),
-        p95_seconds=histogram_quantile(0.95, buckets),
+        in_flight=_total(samples, "newsflow_messages_in_flight", stage),
+        max_in_flight=_total(samples, "newsflow_max_in_flight", stage),
+        awaiting_commit=_total(samples, "newsflow_messages_awaiting_commit", stage),
+        window_mean=_total(samples, "newsflow_window_messages_sum", stage) / windows if windows else None,
+        p95_seconds=histogram_quantile(0.95, list(buckets.items())),
         last_processed=last or None,
     )
 
@@ -124,74 +177,132 @@ def _ago(timestamp: float | None, now: float) -> str:
     return f"{format_duration(max(0.0, now - timestamp))} ago"
 
 
+HEADER = ("stage", "pid", "address", "state", "in", "out", "dead", "lag", "in-progress", "in-flight", "awaiting",
+          "window", "p95", "last processed")
+LEFT_ALIGNED = {"stage", "pid", "address", "state", "last processed"}
+
+
+def _cells(s: StageStatus, now: float) -> list[str]:
+    """The columns after ``state`` (``in`` .. ``last processed``) of an answering process or stage total."""
+    return [
+        _count(s.consumed),
+        _count(s.produced),
+        _count(s.dead_lettered),
+        "-" if s.lag is None else _count(s.lag),
+        _count(s.in_progress),
+        f"{_count(s.in_flight)}/{_count(s.max_in_flight)}" if s.max_in_flight else _count(s.in_flight),
+        _count(s.awaiting_commit),
+        "-" if s.window_mean is None else f"{s.window_mean:.1f}",
+        format_duration(s.p95_seconds),
+        _ago(s.last_processed, now),
+    ]
+
+
+def _rate(now: StageStatus, before: StageStatus | None, elapsed: float) -> float | None:
+    """Messages in per second between two refreshes of one process (None: no earlier answer, or restarted)."""
+    if before is None or not before.up or not now.up or now.consumed < before.consumed:
+        return None
+    return (now.consumed - before.consumed) / elapsed
+
+
 def render(
-    samples_by_stage: SamplesByStage,
+    samples: SamplesByEndpoint,
     now: float | None = None,
-    previous: SamplesByStage | None = None,
+    previous: SamplesByEndpoint | None = None,
     elapsed: float | None = None,
 ) -> str:
-    """The status table, one line per stage, in the order of ``samples_by_stage``.
+    """The status table: one line per process, stages in order of first appearance in ``samples`` (and
+    processes in their order), a ``total`` line after a stage with more than one process.
 
     ``now`` (unix time) dates "last processed"; ``previous`` samples taken ``elapsed`` seconds earlier
-    add an "in/s" column."""
+    add an "in/s" column (per process; a total adds up its processes' rates)."""
     now = time.time() if now is None else now
     with_rate = previous is not None and bool(elapsed)
-    header = ["stage", "state", "in", "out", "dead", "lag", "in-flight", "p95", "last processed"]
+    header = list(HEADER)
     if with_rate:
-        header.insert(3, "in/s")
+        header.insert(header.index("in") + 1, "in/s")
+    by_stage: dict[str, list[Endpoint]] = {}
+    for endpoint in samples:
+        by_stage.setdefault(endpoint.stage, []).append(endpoint)
+
+    def with_rate_cell(cells: list[str], rate: float | None) -> list[str]:
+        if with_rate:
+            cells.insert(1, "-" if rate is None else f"{rate:.1f}")
+        return cells
+
     rows = [header]
-    for stage, samples in samples_by_stage.items():
-        s = summarize(stage, samples)
-        if not s.up:
-            row = [stage, "DOWN"] + ["-"] * (len(header) - 2)
-        else:
-            row = [
-                stage,
-                "up",
-                _count(s.consumed),
-                _count(s.produced),
-                _count(s.dead_lettered),
-                "-" if s.lag is None else _count(s.lag),
-                _count(s.in_progress),
-                format_duration(s.p95_seconds),
-                _ago(s.last_processed, now),
-            ]
+    for stage, endpoints in by_stage.items():
+        rates = []
+        for endpoint in endpoints:
+            s = summarize(stage, samples[endpoint])
+            ident = [stage, "" if endpoint.pid is None else str(endpoint.pid), endpoint.address]
+            if not s.up:
+                rows.append(ident + ["DOWN"] + ["-"] * (len(header) - 4))
+                continue
+            rate = None
             if with_rate:
-                before = summarize(stage, previous.get(stage))
-                rate = (s.consumed - before.consumed) / elapsed if before.up and s.consumed >= before.consumed else None
-                row.insert(3, "-" if rate is None else f"{rate:.1f}")
-        rows.append(row)
+                before = previous.get(endpoint)
+                rate = _rate(s, None if before is None else summarize(stage, before), elapsed)
+                rates.append(rate)
+            rows.append(ident + ["up"] + with_rate_cell(_cells(s, now), rate))
+        if len(endpoints) > 1:
+            answering = [samples[e] for e in endpoints if samples[e] is not None]
+            ident = [stage, "", "total", f"{len(answering)}/{len(endpoints)} up"]
+            if not answering:
+                rows.append(ident + ["-"] * (len(header) - 4))
+                continue
+            total = summarize(stage, [sample for process in answering for sample in process])
+            known = [r for r in rates if r is not None]
+            rows.append(ident + with_rate_cell(_cells(total, now), sum(known) if known else None))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for row in rows:
-        cells = [cell.ljust(w) if i < 2 or i == len(row) - 1 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        cells = [cell.ljust(w) if name in LEFT_ALIGNED else cell.rjust(w) for name, cell, w in zip(header, row, widths)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
 
 
-def fetch(client: httpx.Client, endpoints: dict[str, str]) -> SamplesByStage:
-    """Scrape every endpoint; a stage whose endpoint fails (connection, status, unparsable text) is None."""
-    result: SamplesByStage = {}
-    for stage, url in endpoints.items():
+def default_endpoints(stages: Iterable[str] = STAGES) -> list[Endpoint]:
+    return [Endpoint(stage, DEFAULT_ENDPOINTS[stage]) for stage in stages]
+
+
+def discover(targets_dir: Path) -> list[Endpoint]:
+    """Every process announced in ``targets_dir`` that still runs on this machine (the files of those that
+    do not are deleted), plus the default endpoint of each stage that announced none; in pipeline order."""
+    discovery.prune(targets_dir)
+    announced = [Endpoint(p.stage, p.url, p.pid) for p in discovery.processes(targets_dir)]
+    found = announced + default_endpoints(s for s in STAGES if s not in {e.stage for e in announced})
+
+    def order(e: Endpoint) -> tuple:
+        return (STAGES.index(e.stage) if e.stage in STAGES else len(STAGES), e.stage, e.pid or 0, e.url)
+
+    return sorted(found, key=order)
+
+
+def fetch(client: httpx.Client, endpoints: Iterable[Endpoint]) -> dict[Endpoint, list[Sample] | None]:
+    """Scrape every endpoint; one that fails (connection, status, unparsable text) is None."""
+    result: dict[Endpoint, list[Sample] | None] = {}
+    for endpoint in endpoints:
         try:
-            response = client.get(url)
+            response = client.get(endpoint.url)
             response.raise_for_status()
-            result[stage] = parse(response.text)
+            result[endpoint] = parse(response.text)
         except (httpx.HTTPError, ValueError):
-            result[stage] = None
+            result[endpoint] = None
     return result
 
 
-def parse_endpoints(value: str) -> dict[str, str]:
-    """``fetcher=http://h:9101/metrics,cleaner=...`` -> {"fetcher": "http://h:9101/metrics", ...}."""
-    endpoints: dict[str, str] = {}
+def parse_endpoints(value: str) -> list[Endpoint]:
+    """``fetcher=http://h:9101/metrics,cleaner=...`` -> [Endpoint("fetcher", "http://h:9101/metrics"), ...];
+    a stage may appear more than once (several processes)."""
+    endpoints: list[Endpoint] = []
     for item in value.split(","):
         if not item.strip():
             continue
         stage, sep, url = item.partition("=")
         if not sep or not stage.strip() or not url.strip():
             raise argparse.ArgumentTypeError(f"expected STAGE=URL, got {item!r}")
-        endpoints[stage.strip()] = url.strip()
+        endpoints.append(Endpoint(stage.strip(), url.strip()))
     if not endpoints:
         raise argparse.ArgumentTypeError("no endpoint given")
     return endpoints
@@ -207,8 +318,9 @@ def run(args: argparse.Namespace, client: httpx.Client | None = None, out=None) 
     previous, previous_at, shown, status = None, None, 0, 0
     try:
         while True:
+            endpoints = args.endpoints or discover(args.targets_dir)
             taken_at = time.monotonic()
-            samples = fetch(client, args.endpoints)
+            samples = fetch(client, endpoints)
             elapsed = taken_at - previous_at if previous_at is not None else None
             table = render(samples, previous=previous, elapsed=elapsed)
             out.write((CLEAR if clear else "") + table)
@@ -231,15 +343,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``status`` subcommand to the CLI's argparse subparsers (handler: :func:`run`)."""
     parser = subparsers.add_parser(
         "status",
-        help="live per-stage view from the services' metrics endpoints",
+        help="live per-process view from the services' metrics endpoints",
         description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument(
+        "--targets-dir",
+        type=Path,
+        default=DEFAULT_TARGETS_DIR,
+        metavar="DIR",
+        help=f"where the service processes announce their endpoints (default: {DEFAULT_TARGETS_DIR})",
     )
     parser.add_argument(
         "--endpoints",
         type=parse_endpoints,
-        default=dict(DEFAULT_ENDPOINTS),
+        default=None,
         metavar="STAGE=URL,...",
-        help="metrics endpoints, comma-separated (default: "
+        help="these metrics endpoints instead of the announced processes (comma-separated; default endpoints: "
         + ",".join(f"{k}={v}" for k, v in DEFAULT_ENDPOINTS.items())
         + ")",
     )

@@ -101,6 +101,8 @@ def alert_rules() -> list[dict]:
 # least one series: every metric, label and aggregation the rule relies on exists in the running pipeline.
 
 _SET_OPERATOR = re.compile(r"\s(and|or|unless)\s")
+# A set operator's matching modifier, e.g. `and on (job, instance)`: it belongs to the operator, not the operand.
+_MATCHING = re.compile(r"^(on|ignoring)\s*\([^)]*\)\s*")
 _COMPARISON = re.compile(r"\s*(==|!=|>=|<=|>|<)\s*(bool\s+)?[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
@@ -128,7 +130,7 @@ def split_top_level(expr: str) -> list[str]:
                 continue
         i += 1
     parts.append(expr[start:])
-    return [p.strip() for p in parts if p.strip()]
+    return [_MATCHING.sub("", p.strip()) for p in parts if p.strip()]
 
 
 def strip_comparison(expr: str) -> str:
@@ -142,3 +144,10 @@ def condition_operands(expr: str) -> list[str]:
 
 def metric_names(expr: str) -> set[str]:
     return set(re.findall(r"\bnewsflow_[a-z_]+", expr))
+
+
+def exported_names() -> set[str]:
+    """Every name a query may use: each metric of services/runtime/metrics.py, and a histogram's series."""
+    from services.runtime.metrics import DOCS
+
+    return set(DOCS) | {f"{name}_{suffix}" for name in DOCS for suffix in ("bucket", "sum", "count")}

@@ -11,6 +11,7 @@ from deploy_helpers import (
     DASHBOARD_JSON,
     GRAFANA_DIR,
     dashboard,
+    exported_names,
     load_dashboard_module,
     metric_names,
     panels,
@@ -19,8 +20,6 @@ from deploy_helpers import (
     substitute,
     tool,
 )
-from services.runtime.metrics import DOCS
-
 DATASOURCE_UID = "newsflow-prometheus"
 
 
@@ -61,7 +60,7 @@ def test_every_panel_uses_the_fixed_datasource_and_filters_by_job_and_instance()
 
 
 def test_dashboard_uses_only_metrics_that_metrics_py_exports():
-    exported = set(DOCS) | {f"{name}_bucket" for name in DOCS}
+    exported = exported_names()
     for panel, target in queries(dashboard()):
         assert metric_names(target["expr"]) <= exported, panel["title"]
 
@@ -82,6 +81,25 @@ def test_dashboard_has_the_per_stage_and_pipeline_panels():
     assert {("Messages per second", x) for x in ("in", "out", "dead-lettered")} <= legends
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_dashboard_has_the_in_flight_panels_per_process():
+    """Issue 9: in flight against max_in_flight, awaiting commit and mean window size per stage row, one series
+    per process (by stage, instance); the fetcher's fetches in flight by host (top 10) and in total."""
+    board = dashboard()
+    per_stage = {p["title"]: p for p in panels(board) if p["id"] in repeated_panels(board)}
+    exprs = {title: [t["expr"] for t in per_stage[title]["targets"]]
+             for title in ("In flight", "Awaiting commit", "Mean window size")}
+    in_flight = [metric_names(e) for e in exprs["In flight"]]
+    assert in_flight == [{"newsflow_messages_in_flight"}, {"newsflow_max_in_flight"}]
+    assert metric_names(exprs["Awaiting commit"][0]) == {"newsflow_messages_awaiting_commit"}
+    window = metric_names(exprs["Mean window size"][0])
+    assert window == {"newsflow_window_messages_sum", "newsflow_window_messages_count"}
+    assert all("by (stage, instance)" in e for es in exprs.values() for e in es)
+    pipeline = {p["title"]: p for p in panels(board) if p["id"] not in repeated_panels(board)}
+    (by_host,) = pipeline["Fetches in flight by host (top 10)"]["targets"]
+    assert by_host["expr"].startswith("topk(10, sum by (host) (newsflow_fetches_in_flight{")
+    assert "newsflow_fetches_in_flight" in pipeline["Fetches in flight"]["targets"][0]["expr"]
 
 
 def test_every_panel_query_is_valid_promql(tmp_path):

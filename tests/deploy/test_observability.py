@@ -2,6 +2,16 @@
 four services of the ``pipeline`` fixture while articles go through; then every dashboard panel's query and
 every alert rule is evaluated through Prometheus's HTTP API.
 
+Targets, as deploy/prometheus/prometheus.yml finds them: each job's fixed target file (here: the test's port
+of that service) and the processes announced in the pipeline's targets folder (``<stage>-<pid>.json``,
+services/runtime/discovery.py). The test announces every service process there (as each does itself once it
+serves its metrics; an existing file is left alone), so each is named twice and must still be scraped once.
+It also announces a second fetcher "process": a metrics endpoint in this test process with the fetcher's
+registry (services/runtime/metrics.py), two hosts with fetches in flight and a max_in_flight of 128. So the
+``fetcher`` job must have two targets (two processes of one stage, both scraped), and the fetches-in-flight
+panels (whose series exist only while a fetch is in flight, never for long with the test's inline articles)
+have series to show.
+
 How queries are checked:
 - Dashboard panels: Grafana's variables are substituted ($job, $instance -> ``.*``; $__rate_interval -> 1m;
   $__range -> 5m). Panels of the repeated "Stage: $job" row are evaluated once per stage ($job -> that
@@ -33,6 +43,8 @@ import httpx
 import pytest
 import yaml
 
+from prometheus_client import start_http_server
+
 from deploy_helpers import (
     PROMETHEUS_DIR,
     STAGES,
@@ -45,6 +57,8 @@ from deploy_helpers import (
     tool,
 )
 
+from services.runtime import discovery
+from services.runtime.metrics import stage_metrics
 from tests.harness import free_port, wait_until
 
 SCRAPE_INTERVAL = "1s"
@@ -64,9 +78,20 @@ ARTICLES = [
 ]
 
 
+SECOND_FETCHER_HOSTS = {"news.example": 2, "wire.example": 1}  # the second fetcher's fetches in flight
+
+
+def processes(pipeline) -> list[tuple[str, object]]:
+    """(stage, service) of every running service process of the pipeline."""
+    return [(getattr(s, "stage", name), s) for name, s in pipeline.services.items() if s.alive()]
+
+
 def metrics_ports(pipeline) -> dict[str, int]:
-    """stage -> metrics port of the running pipeline."""
-    return {stage: service.metrics_port for stage, service in pipeline.services.items()}
+    """stage -> metrics port of the pipeline's (first) process of that stage."""
+    ports: dict[str, int] = {}
+    for stage, service in processes(pipeline):
+        ports.setdefault(stage, service.metrics_port)
+    return ports
 
 
 @dataclass
@@ -90,16 +115,20 @@ class Prometheus:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
 
-def write_config(workdir: Path, ports: dict[str, int]) -> Path:
-    """The project's prometheus.yml and alerts.yml, with the test's targets and a 1s scrape interval."""
+def write_config(workdir: Path, ports: dict[str, int], announced: Path) -> Path:
+    """The project's prometheus.yml and alerts.yml, with the test's fixed targets (``ports``), the processes
+    announced in ``announced`` (instead of the checkout's .data/targets) and a 1s scrape interval."""
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     config["global"].update(scrape_interval=SCRAPE_INTERVAL, scrape_timeout=SCRAPE_INTERVAL,
                             evaluation_interval=SCRAPE_INTERVAL)
     (workdir / "targets").mkdir()
     for job in config["scrape_configs"]:
         name = job["job_name"]
-        (target_file,) = job["file_sd_configs"][0]["files"]
+        (sd,) = job["file_sd_configs"]
+        target_file, announced_files = sd["files"]
         (workdir / target_file).write_text(yaml.safe_dump([{"targets": [f"127.0.0.1:{ports[name]}"]}]))
+        sd["files"] = [target_file, str(announced / Path(announced_files).name)]
+        sd["refresh_interval"] = SCRAPE_INTERVAL
     shutil.copy(PROMETHEUS_DIR / "alerts.yml", workdir / "alerts.yml")
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -107,10 +136,45 @@ def write_config(workdir: Path, ports: dict[str, int]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def prometheus(pipeline, tmp_path_factory):
+def second_fetcher():
+    """A second fetcher "process": the fetcher's metrics registry served from this test process, with fetches in
+    flight to two hosts. Yields its address; the caller announces it."""
+    metrics = stage_metrics("fetcher")
+    metrics.max_in_flight.labels("fetcher").set(128)
+    metrics.in_flight.labels("fetcher").set(len(SECOND_FETCHER_HOSTS))
+    metrics.watch_fetches(lambda: dict(SECOND_FETCHER_HOSTS))
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=metrics.registry)
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def announce(pipeline, second_fetcher: str) -> Path:
+    """Announce every service process in the pipeline's targets folder as it does itself (unless it already
+    did), and the second fetcher under this test's pid. Returns the folder."""
+    folder = pipeline.targets_dir
+    for stage, service in processes(pipeline):
+        if not (folder / f"{stage}-{service.process.pid}.json").exists():
+            discovery.announce(folder, stage, "127.0.0.1", service.metrics_port, pid=service.process.pid)
+    host, port = second_fetcher.rsplit(":", 1)
+    discovery.announce(folder, "fetcher", host, int(port))
+    return folder
+
+
+def expected_targets(pipeline, second_fetcher: str) -> list[tuple[str, str]]:
+    """(job, instance) of every process Prometheus must scrape, each once."""
+    return sorted([(stage, f"127.0.0.1:{s.metrics_port}") for stage, s in processes(pipeline)]
+                  + [("fetcher", second_fetcher)])
+
+
+@pytest.fixture(scope="module")
+def prometheus(pipeline, second_fetcher, tmp_path_factory):
     binary = tool("prometheus")
     workdir = tmp_path_factory.mktemp("prometheus")
-    config = write_config(workdir, metrics_ports(pipeline))
+    config = write_config(workdir, metrics_ports(pipeline), announce(pipeline, second_fetcher))
     port = free_port()
     log = workdir / "prometheus.log"
     with log.open("wb") as out:
@@ -169,14 +233,20 @@ def _catch_up(pipeline, prometheus: Prometheus) -> None:
 
 
 @pytest.fixture(scope="module")
-def observed(pipeline, prometheus):
+def observed(pipeline, prometheus, second_fetcher):
     """Articles pushed through the pipeline in two rounds, Prometheus caught up after each.
 
     Round 1 (one article and one malformed message, dead-lettered by the fetcher) makes every lazily
     created series exist (a counter child appears at its first increment, so Prometheus never sees that
     increment); round 2 then moves counters that Prometheus already knows, so rates are above zero."""
-    wait_until(lambda: _values(prometheus.query("up"), "job") == {s: 1.0 for s in STAGES}, 60, what=
-               "every job to be up in prometheus")
+    expected = expected_targets(pipeline, second_fetcher)
+
+    def all_up():
+        up = prometheus.query("up")
+        return sorted((r["metric"]["job"], r["metric"]["instance"]) for r in up) == expected and all(
+            r["value"][1] == "1" for r in up)
+
+    wait_until(all_up, 60, what=f"every process to be up in prometheus: {expected}")
     ids = pipeline.push_texts(ARTICLES[:1])
     pipeline.push_raw([b"{not json: observability test"], key=f"observability-{uuid.uuid4().hex[:8]}".encode())
     pipeline.wait_enriched(ids, timeout=240)
@@ -209,10 +279,28 @@ def _poll_all(prometheus: Prometheus, checks: list[tuple[str, str]], timeout: fl
     return failures
 
 
-def test_targets_are_the_four_jobs_and_healthy(prometheus, observed):
+def test_targets_are_every_process_once_and_healthy(pipeline, prometheus, observed, second_fetcher):
+    """Each service process is named by its job's fixed target file and by its announced file: one target.
+    The announced files' stage and pid labels are dropped (the target is job and instance)."""
     targets = prometheus.api("targets", state="active")["activeTargets"]
-    assert sorted(t["labels"]["job"] for t in targets) == sorted(STAGES)
+    assert sorted((t["labels"]["job"], t["labels"]["instance"]) for t in targets) == expected_targets(
+        pipeline, second_fetcher)
+    assert {t["labels"]["job"] for t in targets} == set(STAGES)
+    assert all(set(t["labels"]) == {"job", "instance"} for t in targets), [t["labels"] for t in targets]
     assert all(t["health"] == "up" for t in targets), [(t["labels"], t["lastError"]) for t in targets]
+
+
+def test_two_processes_of_one_stage_are_both_scraped(prometheus, observed, second_fetcher):
+    """The second fetcher, found only through its announced file, is scraped beside the first: `up` has two
+    series for the fetcher job, and its samples keep their own stage label (no exported_stage)."""
+    up = _values(prometheus.query('count by (job) (up == 1)'), "job")
+    assert up["fetcher"] == 2, up
+    hosts = prometheus.query(f'newsflow_fetches_in_flight{{instance="{second_fetcher}"}}')
+    assert {r["metric"]["host"]: float(r["value"][1]) for r in hosts} == SECOND_FETCHER_HOSTS
+    assert {r["metric"]["job"] for r in hosts} == {"fetcher"}
+    bounds = _values(prometheus.query('newsflow_max_in_flight{job="fetcher"}'), "instance")
+    assert bounds.get(second_fetcher) == 128, bounds
+    assert not prometheus.query('{exported_stage!=""}')
 
 
 def test_template_variables_find_jobs_and_instances(prometheus, observed):

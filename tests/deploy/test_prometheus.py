@@ -15,15 +15,16 @@ from deploy_helpers import (
     STAGES,
     alert_rules,
     condition_operands,
+    exported_names,
     metric_names,
     split_top_level,
     strip_comparison,
     tool,
 )
-from services.runtime.metrics import DOCS
+from services.runtime.settings import StageSettings
 
 ALERTS = {"ServiceDown", "ConsumerLagGrowing", "ConsumerStalled", "DeadLetterRateHigh", "EndToEndLatencyHigh",
-          "ErrorRatioHigh", "CircuitBreakerOpen"}
+          "ErrorRatioHigh", "CircuitBreakerOpen", "StageSaturated", "CommitStalled"}
 
 
 def promtool(*args: str, cwd=PROMETHEUS_DIR) -> subprocess.CompletedProcess:
@@ -65,12 +66,20 @@ def test_promtool_test_rules_catches_a_wrong_expectation(tmp_path):
 
 
 def test_one_scrape_job_per_service_with_local_and_compose_targets():
+    """Each job: its fixed target (targets/ here, targets-compose/ in compose) and every process announced in
+    the services' default targets folder (StageSettings.targets_dir), the announced files' stage and pid
+    labels dropped (so a process named by both is one target, and the metrics keep their own stage label)."""
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert list(jobs) == list(STAGES)
+    announced_dir = StageSettings.model_fields["targets_dir"].default
     for stage, job in jobs.items():
-        (files,) = [sd["files"] for sd in job["file_sd_configs"]]
-        assert files == [f"targets/{stage}.yml"]
+        (sd,) = job["file_sd_configs"]
+        fixed, announced = sd["files"]
+        assert fixed == f"targets/{stage}.yml"
+        assert announced == f"../../.data/targets/{stage}-*.json"
+        assert (PROMETHEUS_DIR / announced).parent.resolve() == announced_dir.resolve()
+        assert job["relabel_configs"] == [{"action": "labeldrop", "regex": "stage|pid"}]
         local = yaml.safe_load((PROMETHEUS_DIR / "targets" / f"{stage}.yml").read_text())
         compose = yaml.safe_load((PROMETHEUS_DIR / "targets-compose" / f"{stage}.yml").read_text())
         assert local == [{"targets": [f"127.0.0.1:{METRICS_PORTS[stage]}"]}]
@@ -105,7 +114,7 @@ def test_every_alert_is_there_with_a_severity_summary_and_unit_tests():
 
 
 def test_alerts_use_only_metrics_that_metrics_py_exports():
-    exported = set(DOCS) | {f"{name}_bucket" for name in DOCS}
+    exported = exported_names()
     for rule in alert_rules():
         assert metric_names(rule["expr"]) <= exported, rule["alert"]
 
@@ -120,6 +129,8 @@ def test_alerts_use_only_metrics_that_metrics_py_exports():
         ("x > 0 unless sum(rate(y{l=\"and or\"}[5m])) > 0", ["x", 'sum(rate(y{l="and or"}[5m]))']),
         ("histogram_quantile(0.99, sum by (le) (rate(h_bucket[5m]))) > 30",
          ["histogram_quantile(0.99, sum by (le) (rate(h_bucket[5m])))"]),
+        ("min_over_time(a[5m]) > 0 and on (job, instance) a >= max_over_time(a[5m]) unless on(job) b == 1",
+         ["min_over_time(a[5m])", "a >= max_over_time(a[5m])", "b"]),
     ],
 )
 def test_condition_operands(expr, operands):

@@ -1,10 +1,13 @@
-"""Unit tests of ``newsflow status`` (services/cli/status.py): pure rendering, parsing, and the handler
-against httpx's MockTransport; no service runs."""
+"""Unit tests of ``newsflow status`` (services/cli/status.py): pure rendering, parsing, the discovery of
+announced processes (a temp targets folder), and the handler against httpx's MockTransport; no service runs."""
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,35 +15,82 @@ import pytest
 from prometheus_client import generate_latest
 
 from services.cli import status
+from services.cli.status import Endpoint
+from services.runtime import discovery
 from services.runtime.metrics import stage_metrics
 
-FIXTURE = (Path(__file__).parent / "fixtures" / "cleaner.metrics.txt").read_text()
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE = (FIXTURES / "cleaner.metrics.txt").read_text()
+SECOND = (FIXTURES / "cleaner-2.metrics.txt").read_text()  # a second cleaner process, other partitions
 NOW = 1767605400.0 + 75  # 75 s after the fixture's last processed message
+FETCHER = Endpoint("fetcher", "http://127.0.0.1:9101/metrics")
+CLEANER = Endpoint("cleaner", "http://127.0.0.1:9102/metrics", pid=4242)
+CLEANER_2 = Endpoint("cleaner", "http://127.0.0.1:40111/metrics", pid=4250)
+CLEANER_3 = Endpoint("cleaner", "http://127.0.0.1:40112/metrics", pid=4260)
 
 
-def test_render_formats_one_line_per_stage_and_marks_unreachable_ones_down():
-    table = status.render({"fetcher": None, "cleaner": status.parse(FIXTURE)}, now=NOW)
+def test_render_formats_one_line_per_process_and_marks_unreachable_ones_down():
+    table = status.render({FETCHER: None, CLEANER: status.parse(FIXTURE)}, now=NOW)
     assert table == (
-        "stage    state  in  out  dead  lag  in-flight   p95  last processed\n"
-        "fetcher  DOWN    -    -     -    -          -     -  -\n"
-        "cleaner  up     42   40     2    7          1  25ms  1m15s ago\n"
+        "stage    pid   address         state  in  out  dead  lag  in-progress  in-flight  awaiting  window   p95  last processed\n"
+        "fetcher        127.0.0.1:9101  DOWN    -    -     -    -            -          -         -       -     -  -\n"
+        "cleaner  4242  127.0.0.1:9102  up     42   40     2    7            1     12/128         3     4.2  25ms  1m15s ago\n"
     )
+
+
+def test_render_adds_a_total_line_for_a_stage_with_several_processes():
+    """Sums; in flight against the sum of the bounds; the mean window and p95 over both processes' histograms
+    (p95 of the merged buckets, not a mean of p95s); the latest last processed; 2 of 3 processes answer."""
+    table = status.render({CLEANER: status.parse(FIXTURE), CLEANER_2: status.parse(SECOND), CLEANER_3: None}, now=NOW)
+    assert table == (
+        "stage    pid   address          state   in  out  dead  lag  in-progress  in-flight  awaiting  window    p95  last processed\n"
+        "cleaner  4242  127.0.0.1:9102   up      42   40     2    7            1     12/128         3     4.2   25ms  1m15s ago\n"
+        "cleaner  4250  127.0.0.1:40111  up       8    8     0   50            0    128/128         0    16.0  488ms  25.0s ago\n"
+        "cleaner  4260  127.0.0.1:40112  DOWN     -    -     -    -            -          -         -       -      -  -\n"
+        "cleaner        total            2/3 up  50   48     2   57            1    140/256         3     7.6  438ms  25.0s ago\n"
+    )
+
+
+def test_render_adds_no_total_line_for_a_single_process():
+    table = status.render({FETCHER: None, CLEANER: status.parse(FIXTURE)}, now=NOW)
+    assert "total" not in table
+
+
+def test_render_total_of_a_stage_whose_processes_are_all_down():
+    lines = status.render({CLEANER: None, CLEANER_2: None}, now=NOW).splitlines()
+    assert lines[-1].split() == ["cleaner", "total", "0/2", "up"] + ["-"] * 10
 
 
 def test_render_adds_messages_per_second_given_a_previous_refresh():
     before = status.parse(FIXTURE.replace('topic="articles.fetched"} 42.0', 'topic="articles.fetched"} 32.0'))
-    table = status.render({"cleaner": status.parse(FIXTURE)}, now=NOW, previous={"cleaner": before}, elapsed=2.0)
+    table = status.render({CLEANER: status.parse(FIXTURE)}, now=NOW, previous={CLEANER: before}, elapsed=2.0)
     header, row = table.splitlines()
-    assert header.split()[3] == "in/s"
-    assert row.split()[3] == "5.0"
+    assert header.split()[5] == "in/s"
+    assert row.split()[5] == "5.0"
+
+
+def test_rate_per_process_and_their_sum_on_the_total_line():
+    """A process without an earlier answer, or whose counter went back (restarted), has no rate ("-")."""
+    previous = {
+        CLEANER: status.parse(FIXTURE.replace('topic="articles.fetched"} 42.0', 'topic="articles.fetched"} 32.0')),
+        CLEANER_2: status.parse(SECOND.replace('topic="articles.fetched"} 8.0', 'topic="articles.fetched"} 4.0')),
+    }
+    now = {CLEANER: status.parse(FIXTURE), CLEANER_2: status.parse(SECOND)}
+    rates = [line.split()[5] for line in status.render(now, NOW, previous, 2.0).splitlines()[1:]]
+    assert rates == ["5.0", "2.0", "7.0"]  # the total line's columns: stage, total, 2/2, up, in, in/s
+    restarted = SECOND.replace('topic="articles.fetched"} 8.0', 'topic="articles.fetched"} 90.0')
+    previous[CLEANER_2] = status.parse(restarted)  # more before than now: restarted in between
+    rows = status.render(now, NOW, previous, 2.0).splitlines()[1:]
+    assert [row.split()[5] for row in rows] == ["5.0", "-", "5.0"]
 
 
 def test_summarize_a_stage_that_has_not_processed_anything_yet():
     text = generate_latest(stage_metrics("indexer").registry).decode()
     s = status.summarize("indexer", status.parse(text))
     assert s == status.StageStatus("indexer", up=True)
-    line = status.render({"indexer": status.parse(text)}, now=NOW).splitlines()[1]
-    assert line.split() == ["indexer", "up", "0", "0", "0", "-", "0", "-", "never"]
+    line = status.render({Endpoint("indexer", "http://127.0.0.1:9104/metrics"): status.parse(text)}, now=NOW)
+    assert line.splitlines()[1].split() == ["indexer", "127.0.0.1:9104", "up", "0", "0", "0", "-", "0", "0", "0",
+                                            "-", "-", "never"]
 
 
 def test_summarize_reads_the_names_metrics_py_exports():
@@ -52,10 +102,16 @@ def test_summarize_reads_the_names_metrics_py_exports():
     m.lag.labels("extractor", "articles.cleaned", "0").set(5)
     m.in_progress.labels("extractor").set(1)
     m.last_processed.labels("extractor").set(NOW - 3)
+    m.in_flight.labels("extractor").set(7)
+    m.max_in_flight.labels("extractor").set(128)
+    m.awaiting_commit.labels("extractor").set(2)
+    for size in (1, 4, 16):
+        m.window.labels("extractor").observe(size)
     for _ in range(10):
         m.processing.labels("extractor").observe(0.2)
     s = status.summarize("extractor", status.parse(generate_latest(m.registry).decode()))
     assert (s.consumed, s.produced, s.dead_lettered, s.lag, s.in_progress) == (10, 9, 1, 5, 1)
+    assert (s.in_flight, s.max_in_flight, s.awaiting_commit, s.window_mean) == (7, 128, 2, 7.0)
     assert 0.1 < s.p95_seconds <= 0.25
     assert s.last_processed == NOW - 3
 
@@ -93,11 +149,12 @@ def _transport(request: httpx.Request) -> httpx.Response:
 
 
 def test_fetch_marks_failing_endpoints_as_none():
+    cleaner = Endpoint("cleaner", "http://cleaner/metrics")
+    indexer = Endpoint("indexer", "http://broken/metrics")
+    fetcher = Endpoint("fetcher", "http://gone/metrics")
     with httpx.Client(transport=httpx.MockTransport(_transport)) as client:
-        samples = status.fetch(
-            client, {"cleaner": "http://cleaner/metrics", "indexer": "http://broken/metrics", "fetcher": "http://gone/metrics"}
-        )
-    assert samples["cleaner"] and samples["indexer"] is None and samples["fetcher"] is None
+        samples = status.fetch(client, [cleaner, indexer, fetcher])
+    assert samples[cleaner] and samples[indexer] is None and samples[fetcher] is None
 
 
 def _cli(argv: list[str]) -> argparse.Namespace:
@@ -106,21 +163,77 @@ def _cli(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_add_parser_defaults_to_the_four_local_endpoints():
+def test_add_parser_defaults_to_the_announced_processes_of_this_checkout():
     args = _cli(["status"])
     assert args.func is status.run
-    assert args.endpoints == {
-        "fetcher": "http://127.0.0.1:9101/metrics",
-        "cleaner": "http://127.0.0.1:9102/metrics",
-        "extractor": "http://127.0.0.1:9103/metrics",
-        "indexer": "http://127.0.0.1:9104/metrics",
-    }
+    assert args.endpoints is None
+    assert args.targets_dir == Path(__file__).resolve().parents[2] / ".data" / "targets"
     assert (args.once, args.count, args.interval) == (False, 0, 2.0)
+
+
+def test_add_parser_endpoints_override_and_may_name_a_stage_twice():
+    args = _cli(["status", "--endpoints", "fetcher=http://a:9101/metrics,fetcher=http://b:9101/metrics"])
+    assert args.endpoints == [Endpoint("fetcher", "http://a:9101/metrics"),
+                              Endpoint("fetcher", "http://b:9101/metrics")]
+    assert [e.address for e in args.endpoints] == ["a:9101", "b:9101"]
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_discover_without_announced_processes_gives_the_four_default_endpoints(tmp_path):
+    assert status.discover(tmp_path / "missing") == status.default_endpoints() == [
+        Endpoint("fetcher", "http://127.0.0.1:9101/metrics"),
+        Endpoint("cleaner", "http://127.0.0.1:9102/metrics"),
+        Endpoint("extractor", "http://127.0.0.1:9103/metrics"),
+        Endpoint("indexer", "http://127.0.0.1:9104/metrics"),
+    ]
+
+
+def test_discover_lists_every_announced_process_prunes_dead_ones_and_keeps_defaults_for_the_rest(tmp_path):
+    me, parent, dead = os.getpid(), os.getppid(), _dead_pid()
+    discovery.announce(tmp_path, "cleaner", "127.0.0.1", 40111, pid=parent)
+    discovery.announce(tmp_path, "cleaner", "0.0.0.0", 9102, pid=me)
+    discovery.announce(tmp_path, "indexer", "127.0.0.1", 40222, pid=me)
+    stale = discovery.announce(tmp_path, "fetcher", "127.0.0.1", 40333, pid=dead)
+    found = status.discover(tmp_path)
+    assert not stale.exists()  # a pid that no longer runs: its file is deleted
+    assert found == sorted([
+        Endpoint("fetcher", "http://127.0.0.1:9101/metrics"),  # none announced alive: the default
+        Endpoint("cleaner", "http://127.0.0.1:40111/metrics", pid=parent),
+        Endpoint("cleaner", "http://127.0.0.1:9102/metrics", pid=me),
+        Endpoint("extractor", "http://127.0.0.1:9103/metrics"),
+        Endpoint("indexer", "http://127.0.0.1:40222/metrics", pid=me),
+    ], key=lambda e: (status.STAGES.index(e.stage), e.pid or 0))
 
 
 def test_add_parser_rejects_a_malformed_endpoint_list():
     with pytest.raises(SystemExit):
         _cli(["status", "--endpoints", "fetcher:http://x"])
+
+
+def test_once_reads_the_targets_dir_and_shows_a_total_for_two_processes(tmp_path):
+    """The handler, end to end without services: two announced cleaners (this test's pid and its parent's,
+    both running) behind MockTransport; the other stages fall back to their default endpoints (down here)."""
+    discovery.announce(tmp_path, "cleaner", "cleaner", 9102, pid=os.getpid())
+    discovery.announce(tmp_path, "cleaner", "cleaner", 40111, pid=os.getppid())
+    args = _cli(["status", "--once", "--targets-dir", str(tmp_path)])
+    out = io.StringIO()
+    with httpx.Client(transport=httpx.MockTransport(_transport)) as client:
+        assert args.func(args, client=client, out=out) == 1  # fetcher, extractor, indexer do not answer
+    rows = [line.split()[:4] for line in out.getvalue().splitlines()[1:]]
+    cleaners = sorted([(os.getpid(), "cleaner:9102"), (os.getppid(), "cleaner:40111")])  # by pid
+    assert rows == [
+        ["fetcher", "127.0.0.1:9101", "DOWN", "-"],
+        *[["cleaner", str(pid), address, "up"] for pid, address in cleaners],
+        ["cleaner", "total", "2/2", "up"],
+        ["extractor", "127.0.0.1:9103", "DOWN", "-"],
+        ["indexer", "127.0.0.1:9104", "DOWN", "-"],
+    ]
 
 
 @pytest.mark.parametrize(("hosts", "code"), [(["cleaner"], 0), (["cleaner", "gone"], 1)])
