@@ -1,6 +1,6 @@
 """HTML mode: the page's main content, then the line classifier on it, and what was removed, by category.
 
-1. The page is parsed once (lxml, through trafilatura's loader, which copes with odd encodings and markup).
+1. The page is parsed once (lxml, with trafilatura's loader's repairs and parser settings; ``_parse``).
 2. Page furniture is counted by category from the tree: ``nav``/``footer``/``aside``/``form`` elements and
    elements whose class or id names a kind of boilerplate (share, cookie, newsletter, related, comments, ad...);
    only the outermost element of a category counts.
@@ -23,8 +23,10 @@ from collections import Counter
 from functools import lru_cache
 
 import html_text
+import lxml.html
 import trafilatura
 from lxml import etree
+from trafilatura.utils import repair_faulty_html
 
 from schemas.messages import BoilerplateCategory as Cat
 from services.cleaner import lines as L
@@ -99,10 +101,43 @@ def _title(tree) -> str | None:
     return None
 
 
+# trafilatura's parser settings (trafilatura.utils.HTML_PARSER), but with element classes looked up in C: lxml.html's parser calls a Python
+# method for every element that gets a Python proxy (thousands a page in trafilatura's passes); this one gives
+# every element the plain ``HtmlElement`` class (no ``FormElement`` etc., which nothing here uses).
+_PARSER = etree.HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True,
+                           remove_pis=True)
+_PARSER.set_element_class_lookup(etree.ElementDefaultClassLookup(
+    element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment, pi=lxml.html.HtmlProcessingInstruction,
+    entity=lxml.html.HtmlEntity))
+
+
 def _parse(html: str):
+    """The page's tree, as ``trafilatura.load_html`` (2.3) parses a string, with ``_PARSER``."""
     if not html or not html.strip() or len(html) > MAX_HTML_BYTES:
         return None
-    return trafilatura.load_html(html.replace("\x00", ""))
+    html = html.replace("\x00", "")
+    beginning = html[:50].lower()
+    html = repair_faulty_html(html, beginning)
+    try:
+        tree = lxml.html.fromstring(html, parser=_PARSER)
+    except ValueError:  # a string with an encoding declaration: parse its UTF-8 bytes
+        tree, retried = _parse_bytes(html), True
+    except Exception:  # noqa: BLE001 - as trafilatura: an unparsable page has no tree
+        tree, retried = None, False
+    else:
+        retried = False
+    if (tree is None or len(tree) < 1) and not retried:
+        tree = _parse_bytes(html)
+    if tree is not None and "html" not in beginning and len(tree) < 2:
+        return None  # not HTML (trafilatura's check of a dubious document)
+    return tree
+
+
+def _parse_bytes(html: str):
+    try:
+        return lxml.html.fromstring(html.encode("utf8", "surrogatepass"), parser=_PARSER)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def main_content(html: str, tree=None) -> tuple[str, object]:

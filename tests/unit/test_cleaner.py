@@ -167,6 +167,22 @@ def test_odd_input_never_raises(junk):
         assert isinstance(result.text, str)
 
 
+@pytest.mark.parametrize("page", [article_page(), "<p>a fragment</p><p>and another</p>", "plain text, no markup",
+                                  '<?xml version="1.0" encoding="utf-8"?><html><body><p>x</p></body></html>',
+                                  "<!DOCTYPE html PUBLIC '-//W3C//DTD XHTML 1.0//EN' '/x.dtd'>\n<html><p>\x0by</p></html>"])
+def test_the_page_is_parsed_as_trafilatura_loads_it(page):
+    import trafilatura
+    from lxml import etree
+
+    from services.cleaner.html import _parse
+
+    expected = trafilatura.load_html(page)
+    got = _parse(page)
+    assert (got is None) == (expected is None)
+    if got is not None:
+        assert etree.tostring(got) == etree.tostring(expected)
+
+
 def test_deterministic():
     page = article_page()
     assert clean_html(page) == clean_html(page)
