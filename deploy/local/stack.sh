@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The no-Docker local stack: the broker (deploy/kafka/kafka.sh), newsflow's topics, and the four services as
-# background processes. Logs in .data/logs/<service>.log, pids in .data/run/<service>.pid.
+# background processes. Logs in .data/logs/<process>.log, pids in .data/run/<process>.pid; each process
+# announces its metrics endpoint in .data/targets/<service>-<pid>.json (read by Prometheus and newsflow status).
+# The extractor, the slowest stage, runs as two processes (extractor, extractor-2) when the machine has two
+# cores or more: EXTRACTORS=1 (or 3...) to choose.
 #
 #   deploy/local/stack.sh up      start what is not running, wait until every service serves its metrics
 #   deploy/local/stack.sh down    stop the services (SIGTERM: they commit and exit), then the broker
@@ -9,25 +12,39 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 py=${PYTHON:-$root/.venv/bin/python}
-services=(fetcher cleaner extractor indexer)
 declare -A ports=([fetcher]=9101 [cleaner]=9102 [extractor]=9103 [indexer]=9104)
-mkdir -p .data/logs .data/run
+extractors=${EXTRACTORS:-$( [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] && echo 2 || echo 1 )}
+services=(fetcher cleaner extractor)
+for i in $(seq 2 "$extractors"); do services+=("extractor-$i"); done
+services+=(indexer)
+mkdir -p .data/logs .data/run .data/targets
 
 alive() { [ -f ".data/run/$1.pid" ] && kill -0 "$(cat ".data/run/$1.pid")" 2>/dev/null; }
 
-port_of() { local var="NEWSFLOW_${1^^}_METRICS_PORT"; echo "${!var:-${ports[$1]}}"; }
+service_of() { echo "${1%%-*}"; }  # extractor-2 -> extractor
+
+# The port a process serves its metrics on: from its announced target file, else its service's setting.
+port_of() {
+  local svc; svc=$(service_of "$1")
+  if [ -f ".data/run/$1.pid" ]; then
+    local file=".data/targets/$svc-$(cat ".data/run/$1.pid").json"
+    if [ -f "$file" ]; then sed -E 's/.*:([0-9]+)".*/\1/' "$file" | head -1; return; fi
+  fi
+  local var="NEWSFLOW_${svc^^}_METRICS_PORT"; echo "${!var:-${ports[$svc]}}"
+}
 
 up() {
   deploy/kafka/kafka.sh start
   "$py" -m services.cli topics create
   for s in "${services[@]}"; do
     if alive "$s"; then echo "$s: already running (pid $(cat ".data/run/$s.pid"))"; continue; fi
-    nohup "$py" -m "services.$s" >> ".data/logs/$s.log" 2>&1 &
+    nohup "$py" -m "services.$(service_of "$s")" >> ".data/logs/$s.log" 2>&1 &
     echo $! > ".data/run/$s.pid"
   done
   for s in "${services[@]}"; do
-    local port; port=$(port_of "$s")
+    local port
     for _ in $(seq 1 240); do
+      port=$(port_of "$s")
       if curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^newsflow_consumer_lag{'; then break; fi
       alive "$s" || { echo "$s exited; last lines of .data/logs/$s.log:" >&2; tail -30 ".data/logs/$s.log" >&2; exit 1; }
       sleep 0.5
@@ -36,8 +53,12 @@ up() {
   done
 }
 
+running() {  # every process with a pid file (whatever EXTRACTORS was when it started), then the configured ones
+  { for f in .data/run/*.pid; do [ -e "$f" ] && basename "$f" .pid; done; printf '%s\n' "${services[@]}"; } | awk '!seen[$0]++'
+}
+
 down() {
-  for s in "${services[@]}"; do
+  for s in $(running); do
     if alive "$s"; then
       local pid; pid=$(cat ".data/run/$s.pid"); kill "$pid"
       for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
@@ -46,12 +67,14 @@ down() {
     fi
     rm -f ".data/run/$s.pid"
   done
+  "$py" -c 'import sys; from pathlib import Path; from services.runtime.discovery import prune; prune(Path(sys.argv[1]))' \
+    .data/targets 2>/dev/null || true  # target files of processes that had to be killed
   deploy/kafka/kafka.sh stop
 }
 
 status() {
   if deploy/kafka/kafka.sh status; then echo "kafka: up"; else echo "kafka: down"; fi
-  for s in "${services[@]}"; do
+  for s in $(running); do
     if alive "$s"; then echo "$s: running (pid $(cat ".data/run/$s.pid"), port $(port_of "$s"))"; else echo "$s: stopped"; fi
   done
 }
@@ -60,5 +83,5 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) sed -n '2,8p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac

@@ -19,6 +19,8 @@ class CleanerSettings(StageSettings):
 
     metrics_port: int = 9102
     web_port: int = 6102
+    window_size: int = 16
+    max_in_flight: int = 64
 
 
 def observe(article: CleanedArticle, metrics: StageMetrics) -> None:

@@ -22,6 +22,8 @@ class ExtractorSettings(StageSettings):
 
     metrics_port: int = 9103
     web_port: int = 6103
+    window_size: int = 32
+    max_in_flight: int = 64
 
 
 def observe(article: ExtractedArticle, metrics: StageMetrics) -> None:

@@ -23,6 +23,8 @@ class FetcherSettings(StageSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSFLOW_FETCHER_", env_file=".env", extra="ignore")
 
     metrics_port: int = 9101
+    window_size: int = 64
+    max_in_flight: int = 256  # more than fetch_concurrency: URLs waiting for their host's slot hold no fetch slot
     web_port: int = 6101
     connect_timeout: float = Field(FetchLimits.connect_timeout, gt=0)
     read_timeout: float = Field(FetchLimits.read_timeout, gt=0)
@@ -64,7 +66,8 @@ def build_stage(settings: FetcherSettings, fetcher: GuardedFetcher | None = None
     async def step(request):
         return await fetch_article(request, fetcher)
 
-    return Stage(StageName.fetcher, TOPICS.ingest, TOPICS.fetched, step, observe=observe)
+    return Stage(StageName.fetcher, TOPICS.ingest, TOPICS.fetched, step, observe=observe,
+                 watch=lambda metrics: metrics.watch_fetches(fetcher.in_flight_by_host))
 
 
 def main() -> None:

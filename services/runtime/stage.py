@@ -66,7 +66,8 @@ class Stage:
     order, a failed message's exception in its slot; the runner calls it with the messages that arrived together.
     ``effect`` is the side effect applied to the step's output before it is produced (the indexer's store);
     it may return a changed output. ``observe`` records domain metrics of a produced output. ``warm_up``
-    loads models before the first message, so that it does not pay for them.
+    loads models before the first message, so that it does not pay for them. ``watch`` registers gauges read
+    at scrape time (the fetcher's fetches in flight per host).
     """
 
     name: messages.Stage
@@ -76,6 +77,7 @@ class Stage:
     step_batch: Callable[[list[Any]], list[Any]] | None = None
     effect: Callable[[Any], Any] | None = None
     observe: Callable[[Any, StageMetrics], None] | None = None
+    watch: Callable[[StageMetrics], None] | None = None
     warm_up: Callable[[], Any] | None = None
 
 
@@ -114,6 +116,8 @@ class StageRunner:
         self._label = stage.name.value
         self.batcher = Batcher(lambda items: self._batch_fn()(items), max_batch=settings.window_size, name=self._label)
         self.breaker = CircuitBreaker(settings.dlq_max_consecutive, settings.dlq_max_ratio, settings.dlq_window)
+        if stage.watch is not None:
+            stage.watch(metrics)
         metrics.consumed.labels(self._label, stage.source.name)
         metrics.produced.labels(self._label, stage.sink.name)
 
