@@ -97,12 +97,14 @@ def decide(x: np.ndarray, p: np.ndarray, texts: list[str], span: bool,
 
 
 def classify_lines(lines: list[L.Line], model: dict | None, title: str | None = None,
-                   span: bool = False) -> tuple[list[bool], Counter]:
-    """Keep/drop decision for every line, and the categories of the dropped ones (no model: sentence-like lines)."""
+                   span: bool = False, x: np.ndarray | None = None) -> tuple[list[bool], Counter]:
+    """Keep/drop decision for every line, and the categories of the dropped ones (no model: sentence-like lines).
+
+    ``x``: the lines' features if the caller has them already (``L.features(lines, model's stopwords, title)``)."""
     if not lines:
         return [], Counter()
-    stopwords = model["stopwords"] if model else frozenset()
-    x = L.features(lines, stopwords, title)
+    if x is None:
+        x = L.features(lines, model["stopwords"] if model else frozenset(), title)
     p = L.score_lines(x, model) if model is not None else (x[:, L.SENTENCE_LIKE] > 0).astype(np.float64)
     keep_arr, thread = decide(x, p, [line.text for line in lines], span and model is not None,
                               model["threshold"] if model is not None else 0.5)

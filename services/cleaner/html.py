@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import html_text
 import lxml.html
+import numpy as np
 import trafilatura
 from lxml import etree
 from trafilatura.utils import repair_faulty_html
@@ -223,16 +224,20 @@ MENU_MAX_PROSE = 0.25  # share of its words in sentence-like lines
 
 def prose_share(lines: list[L.Line], stopwords: frozenset[str]) -> float:
     """Share of the words in sentence-like lines (a navigation list: many short items, no sentences)."""
-    x = L.features(lines, stopwords)
+    return _prose_share(L.features(lines, stopwords))
+
+
+def _prose_share(x: np.ndarray) -> float:
     words = x[:, L.N_WORDS]
     return float((words * (x[:, L.SENTENCE_LIKE] > 0)).sum() / max(words.sum(), 1.0))
 
 
-def _reads_like_a_menu(lines: list[L.Line], stopwords: frozenset[str]) -> float | None:
-    """The prose share of a long extraction that reads like a navigation list (None: it does not)."""
-    if len(lines) < MENU_MIN_LINES:
+def _reads_like_a_menu(x: np.ndarray) -> float | None:
+    """The prose share of a long extraction (its lines' features ``x``) that reads like a navigation list (None:
+    it does not)."""
+    if x.shape[0] < MENU_MIN_LINES:
         return None
-    share = prose_share(lines, stopwords)
+    share = _prose_share(x)
     return share if share < MENU_MAX_PROSE else None
 
 
@@ -248,7 +253,9 @@ def clean_html(html: str):
     text, _ = complete_truncated(tree, text)
     lines = L.split_lines(text)
     model = L.load_model(str(L.HTML_MODEL_PATH))
-    menu_share = _reads_like_a_menu(lines, model["stopwords"]) if model is not None else None
+    # the lines' features, once for both the menu check and the line classifier
+    x = L.features(lines, model["stopwords"]) if model is not None and lines else None
+    menu_share = _reads_like_a_menu(x) if x is not None else None
     if menu_share is not None:
         # trafilatura returned a navigation list: clean the whole page as text instead, if that reads
         # clearly more like prose
@@ -259,7 +266,7 @@ def clean_html(html: str):
             return Cleaned(text=fallback.text, title=title or fallback.title,
                            removed={c: n for c, n in removed.items() if n > 0})
     if lines:
-        keep, dropped = classify_lines(lines, model)
+        keep, dropped = classify_lines(lines, model, x=x)
         kept = [line for line, k in zip(lines, keep) if k]
         removed.update(dropped)
         body = _join(kept)
