@@ -83,37 +83,81 @@ def load() -> Language:
 
 def analyse(text: str, reference: dt.datetime, title: str | None = None) -> Extraction:
     """Everything the extractor finds in ``text``; dates resolve relative to ``reference`` (see module doc)."""
-    return next(analyse_many([(text, reference, title)]))
+    result = analyse_window([(text, reference, title)])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def analyse_many(items: Iterable[tuple[str, dt.datetime, str | None]],
                  batch_size: int = BATCH_SIZE) -> Iterator[Extraction]:
-    """``analyse`` for many texts, in order, with spaCy batching (``nlp.pipe``) over the English ones."""
+    """``analyse`` for many texts, in order, with spaCy batching (``nlp.pipe``) over windows of ``batch_size``;
+    raises the first text's error (``analyse_window`` keeps each text's error in its slot instead)."""
     batch: list[tuple[str, dt.datetime, str | None]] = []
     for item in items:
         batch.append(item)
         if len(batch) == batch_size:
-            yield from _analyse_batch(batch)
+            yield from _raising(analyse_window(batch))
             batch = []
     if batch:
-        yield from _analyse_batch(batch)
+        yield from _raising(analyse_window(batch))
 
 
-def _analyse_batch(batch: list[tuple[str, dt.datetime, str | None]]) -> list[Extraction]:
-    texts = [_safe(text) for text, _, _ in batch]
-    languages = [detect_language(text) for text in texts]
+def _raising(results: list[Extraction | Exception]) -> Iterator[Extraction]:
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+        yield result
+
+
+def analyse_window(items: list[tuple[str, dt.datetime, str | None]]) -> list[Extraction | Exception]:
+    """``analyse`` for a window of texts, one result per text in order: its Extraction, or the exception it raised
+    (the others are unaffected). spaCy runs once over the window's English texts (``nlp.pipe``); when that batched
+    call raises, each English text goes through spaCy alone, so only the text that fails gets the error."""
+    texts: list[str] = []
+    languages: list[str | Exception] = []
+    for text, _reference, _title in items:
+        try:
+            safe = _safe(text)
+            language: str | Exception = detect_language(safe)
+        except Exception as exc:  # noqa: BLE001 - isolated to this text (see docstring)
+            safe, language = "", exc
+        texts.append(safe)
+        languages.append(language)
     english = [i for i, lang in enumerate(languages) if lang == "en"]
-    docs: dict[int, Doc] = {}
-    if english:
-        nlp = load()
-        prefixes = [texts[i][:SPACY_MAX_CHARS] for i in english]
-        docs = dict(zip(english, nlp.pipe(prefixes, batch_size=len(english)), strict=True))
-    out = []
-    for i, (_text, reference, title) in enumerate(batch):
-        if i in docs:
-            out.append(_from_doc(texts[i], docs[i], reference, title))
-        else:
-            out.append(_without_model(texts[i], languages[i], title))
+    docs = _docs([texts[i][:SPACY_MAX_CHARS] for i in english])
+    by_index = dict(zip(english, docs, strict=True))
+    out: list[Extraction | Exception] = []
+    for i, (_text, reference, title) in enumerate(items):
+        try:
+            if isinstance(language := languages[i], Exception):
+                raise language
+            if i not in by_index:
+                out.append(_without_model(texts[i], language, title))
+            elif isinstance(doc := by_index[i], Exception):
+                raise doc
+            else:
+                out.append(_from_doc(texts[i], doc, reference, title))
+        except Exception as exc:  # noqa: BLE001 - isolated to this text (see docstring)
+            out.append(exc)
+    return out
+
+
+def _docs(texts: list[str]) -> list[Doc | Exception]:
+    """``nlp.pipe`` over texts, batched; when the batch raises, each text alone (its own error in its slot)."""
+    if not texts:
+        return []
+    nlp = load()
+    try:
+        return list(nlp.pipe(texts, batch_size=len(texts)))
+    except Exception:  # noqa: BLE001 - retried text by text just below, so the error lands on its own text
+        pass
+    out: list[Doc | Exception] = []
+    for text in texts:
+        try:
+            out.append(nlp(text))
+        except Exception as exc:  # noqa: BLE001
+            out.append(exc)
     return out
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from schemas.messages import CleanedArticle, EntityLabel, ExtractedArticle, Extraction, StageTiming
-from services.extractor import dates
+from services.extractor import dates, entities, nlp
 from services.extractor.batch import extract_jsonl
-from services.extractor.logic import extract
+from services.extractor.logic import extract, extract_batch
 from services.extractor.nlp import analyse
 from services.extractor.quantities import parse_value
 
@@ -266,3 +266,61 @@ def test_batch_round_trip(seed_text: str, seed: Extraction) -> None:
     assert [e["start"] for e in first["entities"]] == sorted(e["start"] for e in first["entities"])
     assert {"Angela Merkel", "Emmanuel Macron"} <= set(rows[3]["people"])
     assert rows[3]["dates"][0]["date"] == "2021-12-24"  # "met ... on Friday", ingested on a Tuesday
+
+
+# --- extract_batch: the stage runner's window step ---------------------------------------------------------
+
+
+def _articles(seed_text: str) -> list[CleanedArticle]:
+    texts = [seed_text, "Angela Merkel met Emmanuel Macron in Paris on Friday, officials said.", "",
+             "Le gouvernement français a annoncé mardi une série de mesures pour soutenir les agriculteurs.",
+             "POISON Sergei Ryabkov told reporters in Geneva on Tuesday: “We expect 100 delegates.”"]
+    return [CleanedArticle(article_id=f"a{i}", ingested_at=REFERENCE, text=text, title=TITLE if i == 0 else None)
+            for i, text in enumerate(texts)]
+
+
+def test_extract_batch_equals_extract(seed_text: str) -> None:
+    articles = _articles(seed_text)
+    assert extract_batch(articles) == [extract(a) for a in articles]
+    assert extract_batch([]) == []
+
+
+def test_extract_batch_isolates_a_failing_article(seed_text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    articles = _articles(seed_text)
+    expected = [extract(a) for a in articles]
+    real = entities.mentions
+
+    def mentions(doc, text):
+        if text.startswith("POISON"):
+            raise RuntimeError("poisoned")
+        return real(doc, text)
+
+    monkeypatch.setattr(entities, "mentions", mentions)
+    results = extract_batch(articles)
+    assert isinstance(results[-1], RuntimeError)
+    assert results[:-1] == expected[:-1]
+    with pytest.raises(RuntimeError):
+        extract(articles[-1])
+
+
+def test_extract_batch_isolates_a_text_spacy_fails_on(seed_text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    articles = _articles(seed_text)
+    expected = [extract(a) for a in articles]
+    real = nlp.load()
+
+    class Failing:  # the batched call fails; alone, only the poisoned text does
+        def pipe(self, texts, **kwargs):
+            raise RuntimeError("batch failed")
+
+        def __call__(self, text):
+            if text.startswith("POISON"):
+                raise RuntimeError("poisoned")
+            return real(text)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(nlp, "load", Failing)
+    results = extract_batch(articles)
+    assert isinstance(results[-1], RuntimeError) and str(results[-1]) == "poisoned"
+    assert results[:-1] == expected[:-1]
