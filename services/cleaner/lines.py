@@ -216,15 +216,27 @@ def load_model(path: str = str(MODEL_PATH)) -> dict | None:
 def predict_trees(spec: tuple, x: np.ndarray) -> np.ndarray:
     """Log-odds of a gradient-boosted ensemble for each row of ``x`` (leaves point to themselves)."""
     feature, threshold, children, value, roots, depth, init = spec
-    if x.shape[0] == 0:
+    n = x.shape[0]
+    if n == 0:
         return np.zeros(0)
-    flat = np.ascontiguousarray(x).ravel()
-    node = np.broadcast_to(roots, (x.shape[0], roots.shape[0]))
-    base = (np.arange(x.shape[0]) * x.shape[1])[:, None]
+    x = np.ascontiguousarray(x)
+    node = np.broadcast_to(roots, (n, roots.shape[0]))
+    if depth >= 2:
+        # the first two levels a column at a time (every row is at the roots, then at one of their two children):
+        # column takes instead of a gather of each row's feature and threshold
+        left, right = children[2 * roots], children[2 * roots + 1]
+        go_right = np.take(x, feature[roots], axis=1) > threshold[roots]
+        node = np.where(go_right, right, left)
+        go_right = np.where(go_right, np.take(x, feature[right], axis=1) > threshold[right],
+                            np.take(x, feature[left], axis=1) > threshold[left])
+        node = children[2 * node + go_right]
+        depth -= 2
+    flat = x.ravel()
+    base = (np.arange(n) * x.shape[1])[:, None]
     for _ in range(depth):
         go_right = flat[base + feature[node]] > threshold[node]
         node = children[2 * node + go_right]
-    return init + value[node].sum(axis=1)
+    return init + value[node].sum(axis=1)  # (n, trees), C order: the same sums as ever
 
 
 def _window_mean(values: np.ndarray, radius: int) -> np.ndarray:

@@ -258,6 +258,43 @@ def test_metric_by_hand():
 
 
 # ------------------------------------------------------------------------------ features vs vocabulary
+def test_tree_evaluation_walks_each_tree_as_written():
+    """predict_trees against a walk of each tree, on trees with leaves at every level (a one-leaf tree too)."""
+    import numpy as np
+
+    from services.cleaner.lines import predict_trees
+
+    rng = np.random.default_rng(7)
+    feature, threshold, left, right, value, roots = [], [], [], [], [], []
+
+    def grow(depth: int) -> int:
+        node = len(feature)
+        feature.append(int(rng.integers(0, 5)))
+        threshold.append(float(rng.normal()))
+        left.append(node), right.append(node), value.append(float(rng.normal()))
+        if depth > 0 and (depth == 3 or rng.random() < 0.7):
+            left[node], right[node] = grow(depth - 1), grow(depth - 1)
+        else:
+            feature[node] = 0  # a leaf, pointing to itself
+        return node
+
+    for depth in (3, 3, 2, 0, 3, 1):
+        roots.append(grow(depth))
+    spec = (np.array(feature), np.array(threshold), np.stack([np.array(left), np.array(right)], 1).ravel(),
+            np.array(value), np.array(roots), 3, 0.25)
+    x = rng.normal(size=(40, 5))
+    x[:, 0] = np.round(x[:, 0])  # ties with nothing, but repeated values
+
+    def walk(row, node):
+        while left[node] != node:
+            node = right[node] if row[feature[node]] > threshold[node] else left[node]
+        return value[node]
+
+    expected = [0.25 + sum(walk(row, r) for r in roots) for row in x]
+    assert np.allclose(predict_trees(spec, x), expected, rtol=0, atol=1e-12)
+    assert predict_trees(spec, x[:0]).shape == (0,)
+
+
 def test_vectorised_vocabulary_matches_the_line_by_line_patterns():
     """The features run each pattern once over many lines joined; they must agree with the patterns line by line."""
     from services.cleaner import lines as L
