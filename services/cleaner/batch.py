@@ -9,6 +9,7 @@ for a line that cannot be read (the batch goes on).
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from typing import Iterable, TextIO
@@ -19,6 +20,7 @@ from services.cleaner.extract import clean_html, clean_text
 
 _lines.load_model()  # read both models at start-up, not on the first record
 _lines.load_model(str(_lines.HTML_MODEL_PATH))
+gc.freeze()  # start-up's objects out of the collector's full passes, as the service's warm_up does
 
 
 def clean_record(line: str) -> dict:

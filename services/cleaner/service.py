@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from pydantic_settings import SettingsConfigDict
 
 from schemas.messages import CleanedArticle, Stage as StageName
@@ -34,10 +36,14 @@ def build_stage(settings: CleanerSettings) -> Stage:
 
 
 def warm_up() -> None:
-    """Load the line models and parsers before the first message."""
+    """Load the line models and parsers before the first message, then freeze what start-up allocated."""
     sample = "A headline\n\nThe first paragraph of a story, long enough to be kept as body text by the cleaner."
     clean_text(sample)
     clean_html(f"<html><body><article><p>{sample}</p></article></body></html>")
+    # HTML mode allocates many collectable objects (lxml's element proxies): the collector's full passes then
+    # walked the ~50k objects of start-up (trafilatura, lxml, numpy, models) every ~180 pages, ~100 ms with
+    # the GIL held (0.6 ms a page); frozen, they are no longer walked
+    gc.freeze()
 
 
 def main() -> None:
