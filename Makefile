@@ -45,10 +45,13 @@ schemas: install ## regenerate schemas/jsonschema from the models
 bench-cleaner: install ## score the cleaner against trafilatura and readability on ../shared/data
 	$(PY) bench/cleaner.py
 
+bench-load: install ## the load benchmark of issue 9 (throughput, latency, I/O, scale-out, RSS); ~35 min, QUICK=1: ~5 min
+	$(PY) bench/load.py $(if $(QUICK),--quick,)
+
 faults: install ## the fault campaign of issue 5 (kills, broker outages, poison, hostile pages); ~30 min
 	$(PY) bench/faults.py
 
 clean-data: down ## remove the local broker's data, the index and the logs
 	rm -rf .data
 
-.PHONY: help install run down status test test-fast schemas bench-cleaner faults clean-data
+.PHONY: help install run down status test test-fast schemas bench-cleaner bench-load faults clean-data

@@ -151,6 +151,10 @@ class Service:
     process: subprocess.Popen
     metrics_port: int
     log_path: Path
+    stage: str = ""  # the service it runs (``name`` unless it is a second process of one, e.g. "extractor-2")
+
+    def __post_init__(self):
+        self.stage = self.stage or self.name
 
     def metrics(self) -> dict[tuple[str, tuple], float]:
         return scrape(self.metrics_port)
@@ -232,26 +236,31 @@ class Pipeline:
         .data/targets, which `newsflow status` and a local Prometheus read)."""
         return self.workdir / "targets"
 
-    def start_service(self, stage: str) -> Service:
+    def start_service(self, stage: str, name: str | None = None) -> Service:
+        """Start a process of ``stage``, known as ``name`` (default: the stage). Another ``name`` starts one
+        more process of the same service (same consumer group, its own port, data folder and log), e.g.
+        ``start_service("extractor", "extractor-2")``; ``wait_ready(name)`` waits for it."""
+        name = name or stage
         upper = stage.upper()
         port = free_port()
         env = {
             **self.env,
             f"NEWSFLOW_{upper}_METRICS_PORT": str(port),
-            f"NEWSFLOW_{upper}_DATA_DIR": str(self.workdir / "faust"),
+            f"NEWSFLOW_{upper}_DATA_DIR": str(self.workdir / ("faust" if name == stage else f"faust-{name}")),
             f"NEWSFLOW_{upper}_LAG_INTERVAL_SECONDS": "1",
             f"NEWSFLOW_{upper}_TARGETS_DIR": str(self.targets_dir),
         }
-        log_path = self.workdir / f"{stage}.log"
+        log_path = self.workdir / f"{name}.log"
         process = subprocess.Popen(
             [PYTHON, "-m", f"services.{stage}"], cwd=ROOT, env=env,
             stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self.services[stage] = Service(stage, process, port, log_path)
-        return self.services[stage]
+        self.services[name] = Service(name, process, port, log_path, stage=stage)
+        return self.services[name]
 
     def wait_ready(self, stage: str, timeout: float = 120) -> None:
-        """Ready = metrics served and partitions assigned (the lag gauge has a series)."""
+        """Ready = metrics served and partitions assigned (the lag gauge has a series). ``stage``: a service's
+        name (its stage, or the name given to ``start_service``)."""
         service = self.services[stage]
 
         def ready():
