@@ -163,7 +163,15 @@ def _docs(texts: list[str]) -> list[Doc | Exception]:
 
 def _parse(sentences: list[Span]) -> list[Doc]:
     """The dependency parses of sentences of docs that went through ``load()`` (their tok2vec tensor included)."""
-    return list(load().get_pipe("parser").pipe((s.as_doc() for s in sentences), batch_size=len(sentences) or 1))
+    if not sentences:
+        return []
+    # Span.as_doc turns the whole doc into an array for every sentence; one array for them all does the same
+    arrays: dict[int, tuple[tuple, object]] = {}
+    for doc in {id(s.doc): s.doc for s in sentences}.values():
+        head = doc._get_array_attrs()
+        arrays[id(doc)] = (head, doc.to_array(head))
+    alone = [s.as_doc(array_head=arrays[id(s.doc)][0], array=arrays[id(s.doc)][1]) for s in sentences]
+    return list(load().get_pipe("parser").pipe(alone, batch_size=len(alone)))
 
 
 def detect_language(text: str) -> str:
@@ -195,7 +203,8 @@ def _from_doc(text: str, doc: Doc, reference: dt.datetime, title: str | None) ->
     found = entities_.mentions(doc, text)
     names = entities_.aggregate(found)
     keywords = keywords_.from_doc(doc)
-    sentences = summary_.by_lines(((s.start_char, s.end_char) for s in doc.sents), text)
+    spacy_sentences = list(doc.sents)
+    sentences = summary_.by_lines(((s.start_char, s.end_char) for s in spacy_sentences), text)
     return Extraction(
         language="en",
         entities=tuple(m.to_entity() for m in found),
@@ -207,7 +216,7 @@ def _from_doc(text: str, doc: Doc, reference: dt.datetime, title: str | None) ->
             for ent in doc.ents if ent.label_ == "DATE"
         ),
         quantities=tuple(quantities_.quantities(doc, text)),
-        quotes=tuple(quotes_.quotes(text, doc, found, names, _parse)),
+        quotes=tuple(quotes_.quotes(text, doc, found, names, _parse, spacy_sentences)),
         keywords=tuple(keywords),
         summary=summary_.summarise(text, sentences, keywords, title),
     )

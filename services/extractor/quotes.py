@@ -18,11 +18,15 @@ tok2vec features of the whole text): the parser is a third of spaCy's cost and m
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy
+from spacy.attrs import LOWER
+from spacy.strings import StringStore
 from spacy.tokens import Doc, Span, Token
 
 from schemas.messages import Quote
@@ -70,13 +74,16 @@ Parser = Callable[[list[Span]], list[Doc]]
 
 
 def quotes(text: str, doc: Doc | None, found: list[Mention], names: Aggregate,
-           parse: Parser | None = None) -> list[Quote]:
-    """The quotes in ``text``, with speakers when ``doc`` (tagged, with sentences) covers them."""
+           parse: Parser | None = None, sentences: list[Span] | None = None) -> list[Quote]:
+    """The quotes in ``text``, with speakers when ``doc`` (tagged, with sentences) covers them; ``sentences`` is
+    ``list(doc.sents)`` when the caller has it already."""
     raw = find_quotes(text)
     if doc is None or not raw:
         return [Quote(text=text[q.start:q.end], start=q.start, end=q.end) for q in raw]
-    covered = len(doc.text)  # spaCy may have seen only a prefix: no speakers past it
-    context = _Context(doc, found, names, [(q.outer_start, q.outer_end) for q in raw], parse)
+    # spaCy may have seen only a prefix: no speakers past it (doc.text would rebuild that prefix token by token)
+    covered = doc[-1].idx + len(doc[-1].text_with_ws) if len(doc) else 0
+    context = _Context(doc, text[:covered], found, names, [(q.outer_start, q.outer_end) for q in raw], parse,
+                       list(doc.sents) if sentences is None else sentences)
     context.parse_all([i for q in raw if q.outer_end <= covered for group in context.groups(q) for i in group
                        if context.verbs[i]])
     out = []
@@ -87,21 +94,26 @@ def quotes(text: str, doc: Doc | None, found: list[Mention], names: Aggregate,
 
 
 class _Context:
-    def __init__(self, doc: Doc, found: list[Mention], names: Aggregate, inside: list[tuple[int, int]],
-                 parse: Parser | None):
+    def __init__(self, doc: Doc, doc_text: str, found: list[Mention], names: Aggregate,
+                 inside: list[tuple[int, int]], parse: Parser | None, sentences: list[Span]):
         self.doc = doc
-        self.sentences = list(doc.sents)
+        self.sentences = sentences
         self.starts = [s.start_char for s in self.sentences]
-        self.breaks = [m.start() for m in re.finditer(r"\n", doc.text)]
+        self.breaks = [m.start() for m in re.finditer(r"\n", doc_text)]
         self.people = [m for m in found if m.label == "PERSON"]
         self.by_token = {i: m for m in found for i in range(m.start_token, m.end_token)}
         self.names = names
         self.inside = inside
         self.parse = parse
         self.parsed: dict[int, Doc] = {}
-        self.verbs: list[list[Token]] = [
-            [t for t in sentence if _is_reporting(t) and not _in_any(t.idx, inside)] for sentence in self.sentences
-        ]
+        self.verbs: list[list[Token]] = [[] for _ in self.sentences]
+        # only the tokens spelled like a reporting verb become Token objects (a doc has ~500 tokens, ~5 of them)
+        words = doc.to_array(LOWER)
+        sentence_starts = [s.start for s in self.sentences]
+        for i in numpy.flatnonzero(numpy.isin(words, _reporting_hashes(doc.vocab.strings))).tolist():
+            token = doc[i]
+            if _is_reporting(token) and not _in_any(token.idx, inside):
+                self.verbs[bisect_right(sentence_starts, i) - 1].append(token)
 
     def parse_all(self, indices: list[int]) -> None:
         """Parse these sentences in one batch (the parser's per-call overhead dominates on short sentences)."""
@@ -180,6 +192,11 @@ class _Context:
                 return None
             return _noun_phrase(subject, offset, self.doc, self.inside)
         return None
+
+
+@functools.cache
+def _reporting_hashes(strings: StringStore) -> numpy.ndarray:
+    return numpy.array([strings[word] for word in REPORTING_VERBS | {"according"}], dtype=numpy.uint64)
 
 
 def _is_reporting(token: Token) -> bool:
