@@ -47,6 +47,8 @@ SPACY_MAX_CHARS = 100_000
 LANGUAGE_SAMPLE_CHARS = 500
 MIN_LETTERS = 20
 MIN_LANGUAGE_PROBABILITY = 0.80
+OBVIOUSLY_ENGLISH_WORDS = 40  # a sample this long, a fifth of it English function words: English, no langdetect
+OBVIOUSLY_ENGLISH_DISTINCT = 6
 BATCH_SIZE = 16
 _EXCLUDED_PIPES = ["lemmatizer", "attribute_ruler"]
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -179,6 +181,8 @@ def detect_language(text: str) -> str:
     sample = text[:LANGUAGE_SAMPLE_CHARS]
     if sum(c.isalpha() for c in sample) < MIN_LETTERS:
         return "und"
+    if _obviously_english(_WORD.findall(sample.lower())):
+        return "en"  # what langdetect says of such a text, at ~10 ms less
     try:
         best = detect_langs(sample)[0]
     except LangDetectException:
@@ -190,6 +194,17 @@ def detect_language(text: str) -> str:
             return "en"
         return "und"
     return best.lang.split("-")[0]  # "zh-cn" -> "zh"
+
+
+def _obviously_english(words: list[str]) -> bool:
+    """A sample of ``OBVIOUSLY_ENGLISH_WORDS`` words or more of which a fifth are English function words, at least
+    ``OBVIOUSLY_ENGLISH_DISTINCT`` different ones: English prose ("the", "of", "and", "to" make ~15-40% of its
+    words); other languages share a few of these words ("at", "for", "on", "an", "was") and reach ~10% at most."""
+    if len(words) < OBVIOUSLY_ENGLISH_WORDS:
+        return False
+    function_words = [w for w in words if w in _ENGLISH_FUNCTION_WORDS]
+    return (len(function_words) >= len(words) / 5
+            and len(set(function_words)) >= OBVIOUSLY_ENGLISH_DISTINCT)
 
 
 def _safe(text: str) -> str:

@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from schemas.messages import ExtractedArticle, Stage as StageName
 from schemas.topics import TOPICS
-from services.extractor.logic import extract
+from services.extractor.logic import extract, extract_batch
 from services.extractor.nlp import analyse
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service
@@ -32,7 +32,8 @@ def observe(article: ExtractedArticle, metrics: StageMetrics) -> None:
 
 
 def build_stage(settings: ExtractorSettings) -> Stage:
-    return Stage(StageName.extractor, TOPICS.cleaned, TOPICS.extracted, extract, observe=observe, warm_up=warm_up)
+    return Stage(StageName.extractor, TOPICS.cleaned, TOPICS.extracted, extract, step_batch=extract_batch,
+                 observe=observe, warm_up=warm_up)
 
 
 def warm_up() -> None:
