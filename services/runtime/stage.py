@@ -281,12 +281,23 @@ class StageRunner:
         self, highwaters: dict[tuple[str, int], int | None], positions: dict[tuple[str, int], int | None]
     ) -> None:
         """Set the lag gauge of each assigned (topic, partition): high watermark minus the next offset to
-        commit there (after the last message finished in order, else the consumer's position)."""
+        commit there (after the last message finished in order, else the consumer's position). ``highwaters``
+        holds the whole current assignment: the series of any other partition (moved to another process by a
+        rebalance whose revocation this process did not see) are dropped, so lag summed over processes counts
+        each partition once."""
+        source = self.stage.source.name
+        assigned = {str(partition) for _topic, partition in highwaters}
+        for labels in [s.labels for s in next(iter(self.metrics.lag.collect())).samples]:
+            if labels["stage"] == self._label and labels["partition"] not in assigned:
+                try:
+                    self.metrics.lag.remove(self._label, labels["topic"], labels["partition"])
+                except KeyError:
+                    pass
         for tp, highwater in highwaters.items():
             position = positions.get(tp)
             if highwater is None or position is None:
                 continue
-            self.metrics.lag.labels(self._label, self.stage.source.name, str(tp[1])).set(max(highwater - position, 0))
+            self.metrics.lag.labels(self._label, source, str(tp[1])).set(max(highwater - position, 0))
 
 
 def _int(value: str | None, default: int) -> int:

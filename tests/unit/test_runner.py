@@ -158,6 +158,11 @@ def test_lag_is_high_watermark_minus_next_offset():
                       {("articles.ingest", 2): 42, ("articles.ingest", 3): 4})
     assert sample(runner, "newsflow_consumer_lag", stage="fetcher", topic="articles.ingest", partition="2") == 8
     assert sample(runner, "newsflow_consumer_lag", stage="fetcher", topic="articles.ingest", partition="3") == 5
+    # partition 2 moved to another process: its series goes, so lag summed over processes counts it once
+    runner.update_lag({("articles.ingest", 3): 9}, {("articles.ingest", 3): 9})
+    assert runner.metrics.registry.get_sample_value(
+        "newsflow_consumer_lag", {"stage": "fetcher", "topic": "articles.ingest", "partition": "2"}) is None
+    assert sample(runner, "newsflow_consumer_lag", stage="fetcher", topic="articles.ingest", partition="3") == 0
 
 
 def test_replayed_messages_count_their_attempts():
