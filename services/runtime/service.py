@@ -17,6 +17,7 @@ waits for the messages in flight to be acked (``stream_wait_empty``), commits, e
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import ssl
@@ -176,8 +177,20 @@ def _header(value: bytes | None) -> str:
     return (value or b"").decode("utf-8", "replace")
 
 
+def one_malloc_arena() -> bool:
+    """Ask glibc for one malloc arena. The step runs in a worker thread, and glibc gives every thread an arena
+    of its own that keeps what it freed: measured on the extractor, 253 MB RSS with the batches in the main
+    thread, 430-440 MB in a worker thread, 253 MB in a worker thread with one arena (the GIL serialises
+    allocation anyway). Must run before the worker threads start; a no-op off glibc."""
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-8, 1))  # M_ARENA_MAX = 1
+    except (OSError, AttributeError):
+        return False
+
+
 def run_service(stage: Stage, settings: StageSettings, kafka: KafkaSettings | None = None) -> None:
     """Entry point of every ``python -m services.<name>``: serve metrics, run the faust worker until SIGTERM."""
+    one_malloc_arena()
     kafka = kafka or KafkaSettings()
     logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     log.info("starting %s (pid %d): kafka=%s topics %s -> %s, metrics on %s:%d", stage.name.value, os.getpid(),
