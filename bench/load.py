@@ -634,8 +634,12 @@ class Run:
     def full_pipeline(self) -> tuple[Pipeline, Outputs]:
         """The four services (started at the first call, kept for saturation and latency) and their outputs."""
         if self.full is None:
-            print("  starting the four services", flush=True)
+            extra = [f"extractor-{i}" for i in range(2, self.args.extractors + 1)]
+            print(f"  starting the four services ({1 + len(extra)} extractor processes, as make run)", flush=True)
             p = self.pipeline()
+            for name in extra:
+                p.start_service("extractor", name)
+                p.wait_ready(name, 240)
             outputs = Outputs(p, (TOPICS.enriched, TOPICS.dlq))
             outputs.start()
             outputs.ready.wait(60)
@@ -1266,6 +1270,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--io-timeout", type=float, default=240, help="bound on each io run (s)")
     parser.add_argument("--scale-out-n", type=int, help="cleaned articles each extractor run drains (800; quick: 60)")
     parser.add_argument("--scale-out-timeout", type=float, default=600, help="bound on each drain (s)")
+    parser.add_argument("--extractors", type=int, default=2 if (os.cpu_count() or 1) >= 2 else 1,
+                        help="extractor processes of the saturation/latency pipeline (as make run: 2 on >= 2 cores)")
     parser.add_argument("--sample-seconds", type=float, default=2.0, help="RSS and metrics sampling interval")
     parser.add_argument("--service-env", action="append", default=[], metavar="KEY=VALUE",
                         help="an environment variable for every service process (repeatable), e.g. "
