@@ -3,7 +3,8 @@
 What it finds, and how (each part's rules are in its module's docstring):
 - language: langdetect (seeded, so deterministic) on the first ``LANGUAGE_SAMPLE_CHARS`` characters; "und" when
   the text has fewer than ``MIN_LETTERS`` letters or no language reaches ``MIN_LANGUAGE_PROBABILITY``, except that
-  a short text whose words are a quarter English function words ("the", "of", "will", ...) is English;
+  a short text whose words are a quarter English function words ("the", "of", "will", ...) is English; a sample
+  that is plainly English (``_obviously_english``) skips langdetect;
 - English only: spaCy ``en_core_web_sm`` (tok2vec, tagger, senter and ner over the whole text; the parser only on
   the few sentences that may attribute a quote; lemmatizer and attribute ruler off) gives entities
   (``entities.py``), dates (``dates.py``), quantities (``quantities.py``), quote speakers (``quotes.py``),
@@ -14,6 +15,9 @@ What it finds, and how (each part's rules are in its module's docstring):
 
 Limits: only the first ``SPACY_MAX_CHARS`` characters go through spaCy (entities, dates, quantities, speakers and
 keywords come from that prefix); quotes are found in the whole text. Offsets always index the input text.
+
+Entry points: ``analyse`` (one text), ``analyse_window`` (a window of texts, spaCy batched over it, each text's
+error kept in its slot: what ``logic.extract_batch`` runs), ``analyse_many`` (an iterable, in windows, raising).
 
 The model loads once, lazily (``load()``, cached); calls are deterministic and safe from one thread at a time (the
 spaCy pipeline is not meant to be shared by concurrent threads). Odd input (empty, whitespace, binary noise,
