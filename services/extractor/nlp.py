@@ -54,6 +54,7 @@ MIN_LANGUAGE_PROBABILITY = 0.80
 OBVIOUSLY_ENGLISH_WORDS = 40  # a sample this long, a fifth of it English function words: English, no langdetect
 OBVIOUSLY_ENGLISH_DISTINCT = 6
 BATCH_SIZE = 16
+SPACY_BATCH_CHARS = 20_000  # most characters in one nlp.pipe batch (memory, see _by_characters)
 _EXCLUDED_PIPES = ["lemmatizer", "attribute_ruler"]
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -149,13 +150,30 @@ def analyse_window(items: list[tuple[str, dt.datetime, str | None]]) -> list[Ext
     return out
 
 
+def _by_characters(texts: list[str]) -> Iterator[list[str]]:
+    """The texts in consecutive groups of at most ``SPACY_BATCH_CHARS`` characters (a longer text alone): what
+    one ``nlp.pipe`` batch holds at once. Its peak memory grows with the characters in it: measured on the 181
+    benchmark texts, windows of 32 in one batch peaked at 727 MB RSS (the service's limit is 400), windows of 8
+    at 425 MB; the CPU per text does not depend on the batch size (services/extractor/README.md)."""
+    group: list[str] = []
+    size = 0
+    for text in texts:
+        if group and size + len(text) > SPACY_BATCH_CHARS:
+            yield group
+            group, size = [], 0
+        group.append(text)
+        size += len(text)
+    if group:
+        yield group
+
+
 def _docs(texts: list[str]) -> list[Doc | Exception]:
     """``nlp.pipe`` over texts, batched; when the batch raises, each text alone (its own error in its slot)."""
     if not texts:
         return []
     nlp = load()
     try:
-        return list(nlp.pipe(texts, batch_size=len(texts)))
+        return [doc for chunk in _by_characters(texts) for doc in nlp.pipe(chunk, batch_size=len(chunk))]
     except Exception:  # noqa: BLE001 - retried text by text just below, so the error lands on its own text
         pass
     out: list[Doc | Exception] = []
