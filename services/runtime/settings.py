@@ -78,7 +78,7 @@ class StageSettings(BaseSettings):
     )
     lag_interval_seconds: float = Field(5.0, gt=0, description="How often the consumer lag gauge is refreshed")
     window_size: int = Field(32, ge=1, description="Most messages taken into one window (processed together)")
-    window_ms: float = Field(50.0, ge=0, description="Longest wait for a window to fill after its first message")
+    window_ms: float = Field(10.0, ge=0, description="Longest wait for a window to fill (added latency when idle)")
     max_in_flight: int = Field(
         128, ge=1, description="Most messages taken and not yet committable per process (backpressure)"
     )
