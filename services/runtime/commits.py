@@ -56,11 +56,6 @@ class CommitTracker(Generic[Token]):
         """The next offset to commit on ``tp`` (one past the last released), None before any."""
         return self._positions.get(tp)
 
-    def head(self, tp: TP) -> int | None:
-        """The oldest unfinished offset of ``tp`` (what holds its commits back), None when nothing is pending."""
-        pending = self._pending.get(tp)
-        return next(iter(pending)) if pending else None
-
     def in_flight(self) -> int:
         return sum(len(p) for p in self._pending.values())
 

@@ -113,13 +113,3 @@ class Flow(Generic[Token]):
     def forget(self, tps: list[tuple[str, int]]) -> None:
         self.commits.forget(tps)
         self._gauges()
-
-    async def drain(self, timeout: float) -> bool:
-        """Wait (up to ``timeout`` s) until nothing is in flight; True when drained."""
-        pending = [t for t in self.tasks if not t.done()]
-        if not pending:
-            return True
-        _done, still = await asyncio.wait(pending, timeout=timeout)
-        return not still
-
-
