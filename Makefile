@@ -45,7 +45,7 @@ schemas: install ## regenerate schemas/jsonschema from the models
 bench-cleaner: install ## score the cleaner against trafilatura and readability on ../shared/data
 	$(PY) bench/cleaner.py
 
-bench-load: install ## the load benchmark of issue 9 (throughput, latency, I/O, scale-out, RSS); ~35 min, QUICK=1: ~5 min
+bench-load: install ## the load benchmark of issue 9 (throughput, latency, I/O, scale-out, RSS); ~13 min quiet, QUICK=1: ~5 min
 	$(PY) bench/load.py $(if $(QUICK),--quick,)
 
 faults: install ## the fault campaign of issue 5 (kills, broker outages, poison, hostile pages); ~30 min
