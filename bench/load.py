@@ -475,28 +475,35 @@ def sample(service: Service, phase: str) -> dict:
     return row
 
 
-def settle(pipeline: Pipeline, timeout: float = 120) -> bool:
-    """Wait until every service of ``pipeline`` has no lag and nothing in flight, twice in a row."""
+def holds_twice(condition, timeout: float, what: str) -> bool:
+    """Poll ``condition`` every second until it holds twice in a row; False (and a line saying so) on timeout."""
     calm = [0]
 
-    def quiet():
-        try:
-            rows = [sample(s, "") for s in pipeline.services.values() if s.alive()]
-        except OSError:
-            return False
-        ok = all(r.get("lag") == 0 and not r.get("in_flight") and not r.get("in_progress") for r in rows)
-        calm[0] = calm[0] + 1 if ok else 0
+    def steady():
+        calm[0] = calm[0] + 1 if condition() else 0
         return calm[0] >= 2
 
     try:
-        wait_until(quiet, timeout, 1.0, "the pipeline to be at rest")
+        wait_until(steady, timeout, 1.0, what)
         return True
     except TimeoutError as exc:
         print(f"  ! {exc}", flush=True)
         return False
 
 
-# --- pushing ---------------------------------------------------------------------------------------------------
+def settle(pipeline: Pipeline, timeout: float = 120) -> bool:
+    """Wait until every service of ``pipeline`` has no lag and nothing in flight, twice in a row."""
+
+    def quiet():
+        try:
+            rows = [sample(s, "") for s in pipeline.services.values() if s.alive()]
+        except OSError:
+            return False
+        return all(r.get("lag") == 0 and not r.get("in_flight") and not r.get("in_progress") for r in rows)
+
+    return holds_twice(quiet, timeout, "the pipeline to be at rest")
+
+
 class Pusher:
     """Produces without waiting for each acknowledgement (acks=all, batched), from any thread; failures are
     counted. An aiokafka producer on a loop of its own: kafka-python computes record CRCs in pure Python
@@ -916,23 +923,16 @@ class Run:
         topic = pipeline.kafka.topic(TOPICS.cleaned.name)
         expected = pipeline.kafka.partitions_of(TOPICS.cleaned)
         admin = KafkaAdminClient(**pipeline.kafka.kafka_python_config())
-        calm = [0]
 
         def settled():
             info = admin.describe_groups([group]).get(group, {})
             owned = [sorted(p for a in m["member_assignment"]["assigned_partitions"] if a["topic"] == topic
                             for p in a["partitions"]) for m in info.get("members", [])]
-            ok = (info.get("group_state") == "Stable" and len(owned) == len(names) and all(owned)
-                  and sorted(p for ps in owned for p in ps) == list(range(expected)))
-            calm[0] = calm[0] + 1 if ok else 0
-            return calm[0] >= 2
+            return (info.get("group_state") == "Stable" and len(owned) == len(names) and all(owned)
+                    and sorted(p for ps in owned for p in ps) == list(range(expected)))
 
         try:
-            wait_until(settled, timeout, 1.0, "the extractor group to settle")
-            return True
-        except TimeoutError as exc:
-            print(f"  ! {exc}", flush=True)
-            return False
+            return holds_twice(settled, timeout, "the extractor group to settle")
         finally:
             admin.close()
 

@@ -286,13 +286,9 @@ class StageRunner:
         rebalance whose revocation this process did not see) are dropped, so lag summed over processes counts
         each partition once."""
         source = self.stage.source.name
-        assigned = {str(partition) for _topic, partition in highwaters}
-        for labels in [s.labels for s in next(iter(self.metrics.lag.collect())).samples]:
-            if labels["stage"] == self._label and labels["partition"] not in assigned:
-                try:
-                    self.metrics.lag.remove(self._label, labels["topic"], labels["partition"])
-                except KeyError:
-                    pass
+        assigned = {partition for _topic, partition in highwaters}
+        shown = {int(s.labels["partition"]) for s in next(iter(self.metrics.lag.collect())).samples}
+        self.forget([(source, partition) for partition in shown - assigned])
         for tp, highwater in highwaters.items():
             position = positions.get(tp)
             if highwater is None or position is None:
