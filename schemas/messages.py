@@ -81,7 +81,10 @@ class StageTiming(Message):
 
 class ArticleMessage(Message):
     article_id: ArticleId
-    ingested_at: UtcDatetime = Field(description="When the article was pushed to articles.ingest")
+    ingested_at: UtcDatetime = Field(description="When the article was first pushed to articles.ingest")
+    replayed_at: UtcDatetime | None = Field(
+        default=None, description="When `newsflow dlq replay` sent it again; latency is measured from here when set"
+    )
 
 
 class IngestRequest(ArticleMessage):
@@ -102,14 +105,19 @@ class IngestRequest(ArticleMessage):
         return self
 
 
-CARRIED_FIELDS = ("article_id", "ingested_at", "url", "source", "metadata", "timings")
+CARRIED_FIELDS = ("article_id", "ingested_at", "replayed_at", "url", "source", "metadata", "timings")
+# What the cleaner reads from the page about the article (ArticleMeta), carried unchanged after it.
+META_FIELDS = (
+    "published_at", "modified_at", "authors", "agency", "canonical_url", "site_name", "description", "image",
+    "language", "section", "tags",
+)
 
 
 def carried(message: Message, *more: str) -> dict:
     """Keyword arguments for the next stage's message: the fields every stage carries forward unchanged (those
     ``message`` has) and ``more`` of its own."""
     fields = type(message).model_fields
-    return {name: getattr(message, name) for name in (*CARRIED_FIELDS, *more) if name in fields}
+    return {name: getattr(message, name) for name in (*CARRIED_FIELDS, *META_FIELDS, *more) if name in fields}
 
 
 class Carried(ArticleMessage):
@@ -151,7 +159,45 @@ class BoilerplateCategory(str, enum.Enum):
     other = "other"
 
 
-class CleanedArticle(Carried):
+PAGE_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$"
+
+
+class PageDate(Message):
+    """A date an article gives for itself, and where it was found."""
+
+    value: str = Field(
+        pattern=PAGE_DATE_PATTERN,
+        description="ISO 8601: a date alone (2025-03-03) when the source gives only a day; a date and time, with "
+        "its UTC offset where the source gives one (2025-03-03T14:05:00+01:00)",
+    )
+    provenance: str = Field(
+        description="Where it came from, e.g. jsonld:datePublished, meta:article:published_time, time[datetime], "
+        "url, text:dateline, ingest:metadata"
+    )
+
+    @property
+    def day(self) -> dt.date:
+        return dt.date.fromisoformat(self.value[:10])
+
+
+class ArticleMeta(Carried):
+    """What a page or a text says about its article (all optional), found by the cleaner and carried unchanged
+    to the event; values pushed in the ingest request's ``metadata`` win over what the page says."""
+
+    published_at: PageDate | None = None
+    modified_at: PageDate | None = None
+    authors: tuple[str, ...] = Field(default=(), description="Person names, without 'By', roles or agencies")
+    agency: str | None = Field(default=None, description="News agency named by the byline or text (AP, Reuters...)")
+    canonical_url: str | None = Field(default=None, description="Canonical URL, tracking parameters removed")
+    site_name: str | None = None
+    description: str | None = None
+    image: str | None = None
+    language: str | None = Field(default=None, description="BCP 47 tag from the page's markup, checked against the text")
+    section: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+class CleanedArticle(ArticleMeta):
     """The article body alone, and what the cleaner removed, by category (counts of blocks or lines)."""
 
     title: str | None = None
@@ -184,7 +230,10 @@ class Entity(Span):
 
 
 class DateMention(Span):
-    date: dt.date | None = Field(None, description="The calendar date it resolves to, relative to ingested_at")
+    date: dt.date | None = Field(None, description="The calendar date it resolves to, relative to `anchor`")
+    anchor: Literal["published_at", "ingested_at"] | None = Field(
+        None, description="What a relative date was resolved against: the publication date when known"
+    )
 
 
 class Quantity(Span):
@@ -209,16 +258,18 @@ class Extraction(Message):
     quotes: tuple[Quote, ...] = ()
     keywords: tuple[str, ...] = ()
     summary: str = ""
+    truncated: bool = Field(False, description="True when the text was longer than the extractor analyses")
+    analysed_chars: int | None = Field(None, ge=0, description="How many characters of the text were analysed")
 
 
-class ExtractedArticle(Carried):
+class ExtractedArticle(ArticleMeta):
     title: str | None = None
     text: str
     removed: dict[BoilerplateCategory, int] = Field(default_factory=dict)
     extraction: Extraction
 
 
-class EnrichedEvent(Carried):
+class EnrichedEvent(ArticleMeta):
     """What subscribers of events.enriched receive: one per article (re-sent when an article is re-pushed)."""
 
     title: str | None = None
@@ -231,7 +282,7 @@ class EnrichedEvent(Carried):
     )
     indexed_at: UtcDatetime
     stage_seconds: dict[Stage, float] = Field(default_factory=dict)
-    end_to_end_seconds: float = Field(ge=0, description="From ingested_at to indexed_at")
+    end_to_end_seconds: float = Field(ge=0, description="From ingested_at (or replayed_at, when set) to indexed_at")
 
     def with_timing(self, timing: StageTiming):
         seconds = {**self.stage_seconds, timing.stage: timing.seconds}
