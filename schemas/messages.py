@@ -7,6 +7,7 @@ Flow (topic -> model):
     articles.extracted  ExtractedArticle   extractor: entities, dates, quotes, keywords, ...
     events.enriched     EnrichedEvent      indexer: what subscribers receive
     articles.dlq        DeadLetter         any stage: a message it could not process
+    articles.dlq.replays Replay            newsflow dlq replay: which dead letter went again, when, where to
 
 Rules (see schemas/README.md): every message is keyed by its ``article_id`` and carries ``ingested_at``;
 consumers ignore unknown fields, so adding an optional field needs no new version; removing or retyping
@@ -314,6 +315,18 @@ class DeadLetter(Message):
     attempts: int = 1
 
 
+class Replay(Message):
+    """One ``newsflow dlq replay`` of one dead letter: when, by whom, and where the original went again. Keyed by
+    the dead letter's offset in articles.dlq (one partition), so the topic, compacted, keeps each one's last replay."""
+
+    dlq_offset: int = Field(ge=0, description="The dead letter's offset in articles.dlq")
+    replayed_at: UtcDatetime
+    topic: str = Field(description="Where the original was re-sent (the dead letter's source topic)")
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0, description="The re-sent message's offset in that topic")
+    by: str | None = Field(default=None, description="user@host that ran the replay")
+
+
 MODELS: tuple[type[Message], ...] = (
     IngestRequest,
     FetchedArticle,
@@ -321,4 +334,5 @@ MODELS: tuple[type[Message], ...] = (
     ExtractedArticle,
     EnrichedEvent,
     DeadLetter,
+    Replay,
 )

@@ -44,9 +44,11 @@ class Registry:
     extracted: Topic
     enriched: Topic
     dlq: Topic
+    dlq_replays: Topic
 
     def __iter__(self):
-        return iter((self.ingest, self.fetched, self.cleaned, self.extracted, self.enriched, self.dlq))
+        return iter((self.ingest, self.fetched, self.cleaned, self.extracted, self.enriched, self.dlq,
+                     self.dlq_replays))
 
     def by_name(self, name: str) -> Topic:
         for topic in self:
