@@ -14,9 +14,10 @@ module only composes them. A message that finished is released from its slot at 
 entry in the tracker) only for its partition's earlier messages before it is acked.
 
 When the circuit breaker opens (CircuitOpen from ``handle``), the message that tripped it is never finished:
-nothing at or past it on its partition is committed; ``on_halt`` is called once, and the flow stops admitting
-windows. An unexpected exception out of ``handle`` (it dead-letters bad messages itself, so this is the
-broker refusing a dead letter) halts the same way: nothing is acked that was not delivered.
+nothing at or past it on its partition is committed; the runner exports the halt (where, and why: see
+``StageRunner.halted``), ``on_halt`` is called once, and the flow stops admitting windows. An unexpected
+exception out of ``handle`` (it dead-letters bad messages itself, so this is the broker refusing a dead letter)
+halts the same way: nothing is acked that was not delivered.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Flow(Generic[Token]):
     def _halt(self, exc: BaseException, delivery: Delivery) -> None:
         if self.halted is None:
             self.halted = exc
+            self.runner.halted(exc, delivery)
             if not isinstance(exc, CircuitOpen):
                 log.critical("%s: cannot deliver the outcome of %s[%d]@%d (%s: %s); halting",
                              self.runner.stage.name.value, delivery.topic, delivery.partition, delivery.offset,

@@ -3,7 +3,8 @@
 One prefix (``newsflow_``), base units, bounded labels: ``stage`` (fetcher|cleaner|extractor|indexer),
 ``topic`` (a registry topic), ``reason`` (services.runtime.errors.Reason), ``kind`` (permanent|transient),
 ``partition`` (a partition number), ``category`` (a BoilerplateCategory), ``label`` (an EntityLabel),
-``outcome`` (a bounded fetch outcome). Never a URL or an article id.
+``outcome`` (a bounded fetch outcome), ``cause`` (what halted a stage: :data:`HALT_CAUSES`). Never a URL or an
+article id.
 
 Each service process registers all of them in its own registry and serves them on its own port; a
 metric a stage never touches stays at zero (so dashboards and alert expressions always find a series).
@@ -43,7 +44,12 @@ DOCS = {
     "newsflow_window_messages": "Messages per window the stage took at once (histogram).",
     "newsflow_max_in_flight": "The configured bound on messages in flight per process (max_in_flight).",
     "newsflow_last_processed_timestamp_seconds": "Unix time the stage last finished a message.",
-    "newsflow_circuit_open": "1 while the circuit breaker halts the stage (too many dead letters), else 0.",
+    "newsflow_circuit_open": "1 while the stage is halted (its circuit breaker opened on too many systemic dead "
+                             "letters, or the broker would not take a message's outcome), else 0.",
+    "newsflow_halted_offset": "While the stage is halted: the offset of the message it halted at (neither "
+                              "finished nor committed; a restart resumes there), labelled with its topic and "
+                              "partition, the cause (breaker_in_a_row, breaker_share, undeliverable) and the "
+                              "reason of that message's failure. No series while the stage runs.",
     "newsflow_consumer_lag": "Messages not yet processed, per input partition (high watermark - position).",
     "newsflow_end_to_end_latency_seconds": "Indexer only: from ingested_at to the enriched event (histogram).",
     "newsflow_boilerplate_removed_total": "Cleaner only: boilerplate blocks or lines removed, by category.",
@@ -58,7 +64,12 @@ DOCS = {
 
 # Metrics with a series only while something is going on (one per host with a fetch in flight): every other
 # metric has its series from the first scrape.
-SPARSE = frozenset({"newsflow_fetches_in_flight"})
+SPARSE = frozenset({"newsflow_fetches_in_flight", "newsflow_halted_offset"})
+
+# What halted a stage (the ``cause`` label of newsflow_halted_offset): its circuit breaker, on too many systemic
+# dead letters in a row or too large a share of them; or a message whose outcome (output or dead letter) the
+# broker would not take.
+HALT_CAUSES = ("breaker_in_a_row", "breaker_share", "undeliverable")
 
 FETCH_OUTCOMES = ("downloaded", "inline")
 INDEX_OUTCOMES = ("indexed", "duplicate")
@@ -84,6 +95,7 @@ class StageMetrics:
     last_processed: Gauge
     lag: Gauge
     circuit_open: Gauge
+    halted_offset: Gauge
     end_to_end: Histogram
     boilerplate_removed: Counter
     entities: Counter
@@ -104,6 +116,12 @@ class StageMetrics:
                 raise
         server, _thread = start_http_server(0, addr=host, registry=self.registry)
         return server.server_address[1]
+
+    def halted(self, cause: str, reason: str, topic: str, partition: int, offset: int) -> None:
+        """Record that the stage halted at ``topic[partition]@offset`` (newsflow_circuit_open 1, and the one
+        series of newsflow_halted_offset). A process halts once and stays halted until it exits."""
+        self.circuit_open.labels(self.stage).set(1)
+        self.halted_offset.labels(self.stage, cause, reason, topic, str(partition)).set(offset)
 
     def watch_fetches(self, in_flight_by_host: Callable[[], dict[str, int]]) -> None:
         """Export ``newsflow_fetches_in_flight{host}`` read from the fetcher at each scrape (only hosts that
@@ -151,6 +169,10 @@ def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> Stag
             "newsflow_last_processed_timestamp_seconds", d["newsflow_last_processed_timestamp_seconds"], ["stage"], registry=r
         ),
         circuit_open=Gauge("newsflow_circuit_open", d["newsflow_circuit_open"], ["stage"], registry=r),
+        halted_offset=Gauge(
+            "newsflow_halted_offset", d["newsflow_halted_offset"], ["stage", "cause", "reason", "topic", "partition"],
+            registry=r,
+        ),
         lag=Gauge("newsflow_consumer_lag", d["newsflow_consumer_lag"], ["stage", "topic", "partition"], registry=r),
         end_to_end=Histogram(
             "newsflow_end_to_end_latency_seconds",

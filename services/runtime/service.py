@@ -27,7 +27,7 @@ import faust
 from aiokafka import errors as kafka_errors
 
 from services.runtime import discovery
-from services.runtime.breaker import CircuitOpen
+from services.runtime.breaker import CircuitOpen, restart_command
 from services.runtime.clients import wait_for_broker
 from services.runtime.flow import Flow
 from services.runtime.errors import PermanentError, Reason, TransientError
@@ -36,7 +36,7 @@ from services.runtime.settings import KafkaSettings, StageSettings
 from services.runtime.stage import Delivery, Stage, StageRunner
 
 log = logging.getLogger("newsflow.service")
-EXIT_HALTED = 3  # exit status of a service stopped while its circuit breaker was open
+EXIT_HALTED = 3  # exit status of a service stopped while halted (circuit breaker open, or an undeliverable outcome)
 
 
 def faust_broker_options(kafka: KafkaSettings) -> dict:
@@ -116,10 +116,9 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
         instance takes over the same poison; restart it after a fix to resume at this message. On SIGTERM
         it exits at once with EXIT_HALTED: a clean stop would wait for the halted message for ever."""
         reason = f"circuit breaker open ({exc})" if isinstance(exc, CircuitOpen) else f"{type(exc).__name__}: {exc}"
-        log.critical("%s: %s at %s[%d]@%d; halted, nothing past it is committed. "
-                     "Inspect with `newsflow dlq list`, fix, then restart this service.", label, reason,
-                     delivery.topic, delivery.partition, delivery.offset)
-        runner.metrics.circuit_open.labels(label).set(1)
+        log.critical("%s: %s at %s[%d]@%d; HALTED, nothing from there on is committed. Inspect with `newsflow dlq "
+                     "list --stage %s`, fix the cause, then restart this service (%s): it resumes at that message.",
+                     label, reason, delivery.topic, delivery.partition, delivery.offset, label, restart_command(label))
         while not app.should_stop:
             await asyncio.sleep(0.5)
         log.critical("%s: stopping while halted; exit %d", label, EXIT_HALTED)

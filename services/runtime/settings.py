@@ -9,9 +9,13 @@ Secrets are ``SecretStr`` and print masked. Values are passed down by constructo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.runtime.breaker import SYSTEMIC
+from services.runtime.errors import Reason
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,6 +77,11 @@ class StageSettings(BaseSettings):
     dlq_max_consecutive: int = Field(50, ge=0, description="Circuit breaker: halt after this many dead letters in a row (0: off)")
     dlq_max_ratio: float = Field(0.5, ge=0, le=1, description="Circuit breaker: halt above this share of dead letters (0: off)")
     dlq_window: int = Field(200, ge=1, description="Circuit breaker: messages the share is computed over")
+    breaker_reasons: Annotated[frozenset[Reason], NoDecode] = Field(
+        SYSTEMIC, description="Circuit breaker: the dead-letter reasons it counts, comma-separated (those that say "
+        "the stage or its input stream is broken; empty: none, the breaker never trips). An article's own "
+        "outcome (http_status, blocked_address, too_large, empty_content...) should never be one of them"
+    )
     session_timeout_seconds: float = Field(
         15.0, gt=1, description="Consumer group session timeout: how soon a dead process's partitions move on"
     )
@@ -85,3 +94,16 @@ class StageSettings(BaseSettings):
     targets_dir: Path = Field(
         ROOT / ".data" / "targets", description="Where the process announces its metrics endpoint (Prometheus file_sd)"
     )
+
+    @field_validator("breaker_reasons", mode="before")
+    @classmethod
+    def _reasons(cls, value):
+        """``processing_error,malformed_json`` (the environment's form) -> a set of Reason; an unknown name is
+        an error at start, naming the valid ones."""
+        if isinstance(value, str):
+            names = [name.strip() for name in value.split(",") if name.strip()]
+            unknown = sorted(set(names) - {r.value for r in Reason})
+            if unknown:
+                raise ValueError(f"unknown reasons {unknown}; valid: {', '.join(r.value for r in Reason)}")
+            return frozenset(Reason(name) for name in names)
+        return value

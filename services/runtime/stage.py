@@ -30,7 +30,7 @@ from schemas import messages
 from schemas.topics import TOPICS, Topic
 from services.runtime.batching import Batcher, one_by_one
 from services.runtime.breaker import CircuitBreaker, CircuitOpen
-from services.runtime.errors import PermanentError, Reason, TransientError
+from services.runtime.errors import PermanentError, Reason, StageError, TransientError
 from services.runtime.metrics import StageMetrics
 from services.runtime.settings import KafkaSettings, StageSettings
 
@@ -115,7 +115,8 @@ class StageRunner:
         self.sleep = sleep
         self._label = stage.name.value
         self.batcher = Batcher(lambda items: self._batch_fn()(items), max_batch=settings.window_size, name=self._label)
-        self.breaker = CircuitBreaker(settings.dlq_max_consecutive, settings.dlq_max_ratio, settings.dlq_window)
+        self.breaker = CircuitBreaker(settings.dlq_max_consecutive, settings.dlq_max_ratio, settings.dlq_window,
+                                      counted=settings.breaker_reasons)
         if stage.watch is not None:
             stage.watch(metrics)
         metrics.consumed.labels(self._label, stage.source.name)
@@ -227,7 +228,7 @@ class StageRunner:
 
     async def _dead_letter(self, delivery: Delivery, reason: Reason, detail: str, error_class: str) -> messages.DeadLetter:
         try:
-            self.breaker.before_dead_letter()
+            self.breaker.before_dead_letter(reason)
         except CircuitOpen:
             self.metrics.circuit_open.labels(self._label).set(1)
             raise
@@ -268,6 +269,17 @@ class StageRunner:
         await self._produce(self.dlq_name, delivery.key or b"", value, headers)
         self.metrics.dead_lettered.labels(self._label, reason.value).inc()
         return letter
+
+    def halted(self, exc: BaseException, delivery: Delivery) -> None:
+        """Export that the stage halts at ``delivery`` because of ``exc`` (CircuitOpen from :meth:`handle`, or
+        any other exception out of it: an outcome the broker would not take): newsflow_circuit_open and
+        newsflow_halted_offset, read by `newsflow status`, the dashboard and the CircuitBreakerOpen alert."""
+        if isinstance(exc, CircuitOpen):
+            cause, reason = f"breaker_{exc.rule}", exc.reason
+        else:
+            cause = "undeliverable"
+            reason = exc.reason if isinstance(exc, StageError) else Reason.processing_error
+        self.metrics.halted(cause, reason.value, self.stage.source.name, delivery.partition, delivery.offset)
 
     def forget(self, revoked_partitions: list[tuple[str, int]]) -> None:
         """Drop the lag series of partitions this process no longer owns."""

@@ -183,10 +183,75 @@ def test_the_circuit_breaker_halts_before_the_dead_letter_that_crosses_the_limit
     run(runner.handle(delivery(text_request(), offset=4)))  # a good one resets the run
     for offset in range(5, 9):
         run(runner.handle(delivery(b"bad", offset=offset)))
-    with pytest.raises(CircuitOpen, match="5 consecutive"):
+    with pytest.raises(CircuitOpen, match="5 malformed_json .* in a row") as opened:
         run(runner.handle(delivery(b"bad", offset=9)))
+    assert (opened.value.rule, opened.value.reason) == ("in_a_row", Reason.malformed_json)
     assert len([s for s in sent if s[0] == "articles.dlq"]) == 8  # the 9th bad one was not dead-lettered
     assert sample(runner, "newsflow_circuit_open", stage="fetcher") == 1
+
+
+def _fails_with(reason: Reason):
+    def step(request):
+        raise PermanentError(f"the article's fate: {reason.value}", reason)
+    return step
+
+
+ARTICLE_OUTCOMES = [Reason.http_status, Reason.blocked_address, Reason.too_large, Reason.unsupported_content,
+                    Reason.empty_content, Reason.robots_disallowed, Reason.invalid_url, Reason.too_many_redirects,
+                    Reason.http_unavailable, Reason.message_too_large]
+
+
+@pytest.mark.parametrize("reason", ARTICLE_OUTCOMES, ids=lambda r: r.value)
+def test_an_articles_own_outcome_never_trips_the_breaker_however_many_in_a_row(reason):
+    """Issue 10.1: 55 dead URLs in a row halted the fetcher (limit 50). Each is that article's fate, not a sign
+    that the stage is broken: all 55 are dead-lettered, with the default limits, and the stage goes on."""
+    runner, sent, _ = make_runner(_fails_with(reason))
+    letters = [run(runner.handle(delivery(text_request(), offset=i))) for i in range(55)]
+    assert all(isinstance(d, DeadLetter) and d.reason == reason.value for d in letters)
+    assert len([s for s in sent if s[0] == "articles.dlq"]) == 55
+    assert sample(runner, "newsflow_circuit_open", stage="fetcher") == 0
+
+
+@pytest.mark.parametrize("reason", [Reason.processing_error, Reason.malformed_json, Reason.invalid_message,
+                                    Reason.broker_unavailable], ids=lambda r: r.value)
+def test_a_systemic_reason_trips_the_breaker(reason):
+    """A bug, a producer sending garbage, a broker that does not take outputs: the stage or its input is broken."""
+    from services.runtime.breaker import CircuitOpen
+
+    runner, sent, _ = make_runner(_fails_with(reason))
+    runner.breaker.max_consecutive = 5
+    for offset in range(4):
+        run(runner.handle(delivery(text_request(), offset=offset)))
+    with pytest.raises(CircuitOpen) as opened:
+        run(runner.handle(delivery(text_request(), offset=4)))
+    assert opened.value.reason == reason and len(sent) == 4
+
+
+def test_a_bug_in_a_step_counts_as_processing_error():
+    from services.runtime.breaker import CircuitOpen
+
+    def buggy(request):
+        raise KeyError("title")
+
+    runner, sent, _ = make_runner(buggy)
+    runner.breaker.max_consecutive = 3
+    run(runner.handle(delivery(text_request(), offset=0)))
+    run(runner.handle(delivery(text_request(), offset=1)))
+    with pytest.raises(CircuitOpen) as opened:
+        run(runner.handle(delivery(text_request(), offset=2)))
+    assert opened.value.reason == Reason.processing_error
+
+
+def test_article_outcomes_between_systemic_failures_neither_count_nor_reset_the_run():
+    from services.runtime.breaker import CircuitBreaker, CircuitOpen
+
+    breaker = CircuitBreaker(max_consecutive=5, max_ratio=0)
+    for _ in range(4):
+        breaker.before_dead_letter(Reason.malformed_json)
+        for _ in range(20):
+            breaker.before_dead_letter(Reason.http_status)  # a feed full of removed pages, in between
+    with pytest.raises(CircuitOpen, match="5 malformed_json"):
+        breaker.before_dead_letter(Reason.malformed_json)
 
 
 def test_the_circuit_breaker_also_trips_on_a_high_share_of_dead_letters():
@@ -194,12 +259,64 @@ def test_the_circuit_breaker_also_trips_on_a_high_share_of_dead_letters():
 
     breaker = CircuitBreaker(max_consecutive=0, max_ratio=0.5, window=10)
     for i in range(9):  # alternate: 50% never exceeds the limit
-        breaker.before_dead_letter() if i % 2 else breaker.processed()
+        breaker.before_dead_letter(Reason.invalid_message) if i % 2 else breaker.processed()
+        breaker.before_dead_letter(Reason.empty_content)  # left out of the window
     breaker.processed()
     for _ in range(2):  # 5 of the last 10: at the limit, not above it
-        breaker.before_dead_letter()
-    with pytest.raises(CircuitOpen, match="60% of the last 10"):
-        breaker.before_dead_letter()
+        breaker.before_dead_letter(Reason.processing_error)
+    with pytest.raises(CircuitOpen, match="60% of the last 10") as opened:
+        breaker.before_dead_letter(Reason.processing_error)
+    assert opened.value.rule == "share"
+
+
+def test_breaker_reasons_is_a_comma_separated_setting(monkeypatch):
+    """NEWSFLOW_<SERVICE>_BREAKER_REASONS: the default is the systemic reasons; a list replaces it (here the
+    fetcher also halts when every site stays unavailable); empty turns the breaker off; a typo fails at start."""
+    from services.runtime.breaker import SYSTEMIC, CircuitOpen
+    from services.fetcher.service import FetcherSettings
+
+    assert FetcherSettings().breaker_reasons == SYSTEMIC
+    assert {r.value for r in SYSTEMIC} == {"processing_error", "malformed_json", "invalid_message", "broker_unavailable"}
+    monkeypatch.setenv("NEWSFLOW_FETCHER_BREAKER_REASONS", "processing_error, http_unavailable")
+    assert FetcherSettings().breaker_reasons == {Reason.processing_error, Reason.http_unavailable}
+    monkeypatch.setenv("NEWSFLOW_FETCHER_BREAKER_REASONS", "")
+    assert FetcherSettings().breaker_reasons == frozenset()
+    monkeypatch.setenv("NEWSFLOW_FETCHER_BREAKER_REASONS", "processing_eror")
+    with pytest.raises(ValueError, match="unknown reasons"):
+        FetcherSettings()
+
+    settings = Settings(breaker_reasons="http_unavailable", dlq_max_consecutive=3)
+    runner = StageRunner(Stage(StageName.fetcher, TOPICS.ingest, TOPICS.fetched, _fails_with(Reason.http_unavailable)),
+                         settings, KafkaSettings(), stage_metrics("fetcher"), make_runner(passthrough)[0].send)
+    run(runner.handle(delivery(text_request(), offset=0)))
+    run(runner.handle(delivery(b"not json", offset=1)))  # malformed_json is no longer counted
+    run(runner.handle(delivery(text_request(), offset=2)))
+    with pytest.raises(CircuitOpen):
+        run(runner.handle(delivery(text_request(), offset=3)))
+
+
+def test_a_halt_is_exported_with_its_cause_reason_and_offset():
+    """Issue 10.2: what `newsflow status` and the dashboard read: newsflow_circuit_open 1, and one series of
+    newsflow_halted_offset naming the cause, the reason, the topic and partition, valued at the offset."""
+    from services.runtime.breaker import CircuitOpen
+
+    runner, _, _ = make_runner(passthrough)
+    runner.breaker.max_consecutive = 1
+    held = Delivery(topic="p.articles.ingest", partition=3, offset=1234, key=b"k", value=b"garbage")
+    with pytest.raises(CircuitOpen) as opened:
+        run(runner.handle(held))
+    assert sample(runner, "newsflow_halted_offset", stage="fetcher", cause="breaker_in_a_row",
+                  reason="malformed_json", topic="articles.ingest", partition="3") == 0  # not halted yet
+    runner.halted(opened.value, held)
+    labels = dict(stage="fetcher", cause="breaker_in_a_row", reason="malformed_json", topic="articles.ingest",
+                  partition="3")
+    assert sample(runner, "newsflow_halted_offset", **labels) == 1234
+    assert sample(runner, "newsflow_circuit_open", stage="fetcher") == 1
+
+    other, _, _ = make_runner(passthrough)
+    other.halted(PermanentError("the broker refused a record", Reason.message_too_large), held)
+    assert sample(other, "newsflow_halted_offset", **{**labels, "cause": "undeliverable",
+                                                      "reason": "message_too_large"}) == 1234
 
 
 def test_broker_trouble_is_retried_until_the_broker_takes_the_message_never_dead_lettered():
