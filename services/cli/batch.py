@@ -10,7 +10,13 @@ import sys
 def add_parser(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("clean", help='JSONL {"id","html"|"text"} on stdin -> {"id","text",...} on stdout')
     c.set_defaults(func=run_clean)
-    e = sub.add_parser("extract", help='JSONL {"id","text"} on stdin -> {"id", entities, dates, ...} on stdout')
+    e = sub.add_parser(
+        "extract", help='JSONL {"id","text","published_at"?,"reference"?,"title"?} on stdin -> {"id", entities, '
+        'dates, ...} on stdout; dates resolve against published_at when given, else reference (ingest time), else now',
+        description="Each input line: a JSON object with a string text; optional published_at (ISO 8601 date or "
+        "datetime: relative dates such as 'on Tuesday' or 'January 12' resolve against its day), reference (the "
+        "ingest time, used when there is no published_at; default: the time the run starts) and title. Each "
+        "output line: the id and the Extraction; every date says its anchor (published_at or ingested_at).")
     e.set_defaults(func=run_extract)
 
 

@@ -1,8 +1,12 @@
 """Batch extraction over JSONL: ``python -m services.extractor.batch < in.jsonl > out.jsonl``.
 
-Input, one JSON object a line: ``{"id": ..., "text": ..., "reference": "2021-12-28T00:00:00Z", "title": ...}``;
-``reference`` (ISO 8601; naive means UTC) and ``title`` are optional; without a reference, dates resolve against
-one "now" taken when the run starts, so a run is consistent with itself. Blank lines are skipped.
+Input, one JSON object a line: ``{"id": ..., "text": ..., "published_at": "2021-12-28", "reference":
+"2026-01-05T09:30:00Z", "title": ...}``; all but ``text`` are optional. Dates in the text resolve against
+``published_at`` (ISO 8601: a date, or a date and time with or without its UTC offset, the publisher's own
+calendar day counting) when given, else against ``reference`` (the ingest time; ISO 8601, naive means UTC);
+without either, against one "now" taken when the run starts, so a run is consistent with itself. Each date's
+``anchor`` says which ("published_at" or "ingested_at"); a ``published_at`` after ``reference`` (or now) plus a
+day, or before 1900, is not believed (see ``dates.Anchor``). Blank lines are skipped.
 
 Output, one line per input line, in order: ``{"id": ..., **Extraction}`` (entities as
 ``[{"text", "label", "start", "end"}, ...]`` in text order), or ``{"id": ..., "error": "..."}`` for a line that
@@ -18,6 +22,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from schemas.messages import PageDate
+from services.extractor.dates import Anchor
 from services.extractor.nlp import BATCH_SIZE, analyse_many
 
 
@@ -32,7 +38,7 @@ def extract_jsonl(lines: Iterable[str], out: TextIO, now: dt.datetime | None = N
     now = now or dt.datetime.now(dt.timezone.utc)
     written = 0
     for chunk in _chunks((line for line in lines if line.strip()), BATCH_SIZE):
-        parsed: list[tuple[Any, str, dt.datetime, str | None] | _BadLine] = []
+        parsed: list[tuple[Any, str, Anchor, str | None] | _BadLine] = []
         for line in chunk:
             try:
                 parsed.append(_parse(line, now))
@@ -51,7 +57,7 @@ def extract_jsonl(lines: Iterable[str], out: TextIO, now: dt.datetime | None = N
     return written
 
 
-def _parse(line: str, now: dt.datetime) -> tuple[Any, str, dt.datetime, str | None]:
+def _parse(line: str, now: dt.datetime) -> tuple[Any, str, Anchor, str | None]:
     try:
         record = json.loads(line)
     except ValueError as exc:
@@ -73,7 +79,19 @@ def _parse(line: str, now: dt.datetime) -> tuple[Any, str, dt.datetime, str | No
             raise _BadLine(f'"reference" is not an ISO 8601 datetime: {record["reference"]!r}', line_id) from None
         if reference.tzinfo is None:
             reference = reference.replace(tzinfo=dt.timezone.utc)
-    return line_id, text, reference, title
+    return line_id, text, Anchor.of(_published_at(record.get("published_at"), line_id), reference), title
+
+
+def _published_at(value: Any, line_id: Any) -> PageDate | None:
+    """``published_at`` as the PageDate the pipeline would carry (an ISO 8601 date or datetime), or None."""
+    if value is None:
+        return None
+    try:
+        text = str(value).strip().replace("Z", "+00:00")
+        moment: dt.date = dt.date.fromisoformat(text) if len(text) == 10 else dt.datetime.fromisoformat(text)
+        return PageDate(value=moment.isoformat(), provenance="input:published_at")
+    except ValueError:
+        raise _BadLine(f'"published_at" is not an ISO 8601 date or datetime: {value!r}', line_id) from None
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:

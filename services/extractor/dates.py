@@ -1,21 +1,35 @@
-"""DATE mentions resolved to calendar dates, relative to a reference time (the article's ``ingested_at``).
+"""DATE mentions resolved to calendar dates, relative to an anchor: the article's publication date when it is
+known, else the time it was ingested (``Anchor.of``; each ``DateMention.anchor`` says which).
+
+The anchor (``Anchor.of(published_at, ingested_at)``):
+- ``published_at`` when the article has one (``PageDate``), on the publisher's own calendar: a value with a UTC
+  offset keeps it ("2021-12-28T23:30:00-05:00" is the 28th, not the 29th in UTC), a date alone is that day's
+  midnight; a publication date later than the ingest time (plus a day of timezone slack) or before 1900 is not
+  believed, and the anchor falls back to ``ingested_at`` (UTC);
+- the same for ``newsflow extract``'s ``published_at`` (batch.py).
 
 Choices, in the order they are tried (``None`` when nothing applies):
-- a weekday alone ("Tuesday", "on Tuesday") is that weekday in the reference's week (Monday to Sunday), unless
-  the sentence's tense says otherwise: in a past-tense sentence ("met on Friday") a weekday after the reference
-  day is the one a week earlier, in a "will" sentence a weekday before it the one a week later;
+- a weekday alone ("Tuesday", "on Tuesday") is that weekday in the anchor's week (Monday to Sunday), unless the
+  tense of the clause the date belongs to says otherwise (``clause_tense``): in a past clause ("met on Friday") a
+  weekday after the anchor day is the one a week earlier, in a future clause ("will meet on Monday", "would",
+  "is going to", "is meeting") a weekday before it the one a week later; "said on Tuesday that it will spend" is
+  the past Tuesday, because "Tuesday" hangs on "said", not on "will spend". The clause is read from the
+  dependency parse of the date's sentence (parsed only for such weekdays); without a parse, the sentence's tense;
+  "last Tuesday" / "next Tuesday" are the one in the week before / after;
   "last Tuesday" / "next Tuesday" are the one in the week before / after;
 - a year alone, or qualified ("2022", "early 2022", "mid-2022", "late 2022"), is the first day of the period
   it names: early and bare -> 1 January, mid -> 1 July, late -> 1 October;
 - decades ("the 1990s") and durations ("two years", "more than two years", "recent days") do not resolve;
   "two years ago", "last week", "yesterday" do (through dateparser);
-- anything else goes to dateparser (English, ``RELATIVE_BASE`` = reference, ``PREFER_DATES_FROM`` =
-  "current_period"), except for the common shapes ("January 12",
-  "12 January 2022", "Jan. 12", "January", "March 2022", "today", "yesterday") which are read directly (same
-  result, 100x faster). A month without a year ("January 12", "January") takes the year that puts it closest to
-  the reference: on 2021-12-28, "January 12" is 2022-01-12, "January" is 2022-01-01, "December 25" is 2021-12-25.
+- anything else goes to dateparser (English, ``RELATIVE_BASE`` = the anchor, ``PREFER_DATES_FROM`` = "past" /
+  "future" when a weekday's clause has that tense ("Tuesday night"), else "current_period"), except for the
+  common shapes ("January 12", "12 January 2022", "Jan. 12", "January", "March 2022", "today", "yesterday")
+  which are read directly (same result, 100x faster). A month without a year ("January 12", "January") takes the
+  year that puts it closest to the anchor, whatever the tense (news often puts a coming date in a past clause:
+  "talks were set for January 12"): on 2021-12-28, "January 12" is 2022-01-12, "January" is 2022-01-01,
+  "December 25" is 2021-12-25.
 
-Results are cached per (phrase, reference day, tense): only phrases that count hours, minutes or seconds ("12 hours
+Results are cached per (phrase, anchor day, tense): only phrases that count hours, minutes or seconds ("12 hours
 ago") see the reference's time of day, the others resolve against its midnight (the same date, and one dateparser
 call per phrase for all of a day's articles instead of one per article).
 """
@@ -27,12 +41,17 @@ import functools
 import re
 from typing import Literal
 
-import dateparser
-from spacy.tokens import Span
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from schemas.messages import DateMention
+import dateparser
+from spacy.tokens import Doc, Span, Token
+
+from schemas.messages import DateMention, PageDate
 
 Tense = Literal["past", "future"] | None
+AnchorKind = Literal["published_at", "ingested_at"]
+Parser = Callable[[list[Span]], list[Doc]]  # nlp._parse: the dependency parses of sentences, one Doc each
 
 _WEEKDAYS = {name: i for i, name in enumerate(
     ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])}
@@ -64,8 +83,107 @@ _CALENDAR = [  # the common shapes, resolved without dateparser (~5 ms a call he
                re.I),
     re.compile(rf"^(?:in\s+)?(?:early\s+|mid-?\s*|late\s+)?{_MONTH_NAME}{_YEAR_PART}$", re.I),
 ]
+_WEEKDAY_WORD = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.I)
+_FUTURE_AUX = frozenset({"will", "'ll", "’ll", "shall", "wo", "would", "going"})  # "wo" of "won't"
+_PRESENT_AUX = frozenset({"is", "are", "am", "'s", "’s", "'re", "’re", "'m", "’m"})
+_EARLIEST_PUBLICATION = dt.date(1900, 1, 1)
 _DAYS_AWAY = {"today": 0, "yesterday": -1, "tomorrow": 1, "tonight": 0, "this morning": 0, "this afternoon": 0,
               "this evening": 0, "last night": -1}
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """What relative dates resolve against: ``moment`` (its own calendar day: an aware datetime keeps its UTC
+    offset) and which of the article's times it is."""
+
+    moment: dt.datetime
+    kind: AnchorKind = "ingested_at"
+
+    @classmethod
+    def of(cls, published_at: PageDate | None, ingested_at: dt.datetime) -> Anchor:
+        """The publication date when there is a believable one, else ``ingested_at`` (see the module docstring)."""
+        if published_at is not None:
+            try:
+                moment = dt.datetime.fromisoformat(published_at.value.replace("Z", "+00:00"))
+            except ValueError:  # matches PAGE_DATE_PATTERN but is no date ("2025-02-30")
+                moment = None
+            if moment is not None and _EARLIEST_PUBLICATION <= moment.date() <= _latest_day(ingested_at):
+                return cls(moment, "published_at")
+        return cls(ingested_at, "ingested_at")
+
+
+def _latest_day(ingested_at: dt.datetime) -> dt.date:
+    """The last publication day believable for an article ingested at ``ingested_at``: the next day (a
+    publisher east of UTC is already there)."""
+    return (ingested_at.astimezone(dt.timezone.utc) if ingested_at.tzinfo else ingested_at).date() \
+        + dt.timedelta(days=1)
+
+
+def mentions(doc: Doc, text: str, reference: dt.datetime | Anchor, parse: Parser | None = None
+             ) -> Iterator[DateMention]:
+    """The DATE entities of ``doc`` (a doc of ``text``), resolved against ``reference`` (a bare datetime is an
+    ingest time); a weekday's tense comes from its clause, from ``parse`` of its sentence (only those are parsed),
+    else from its sentence."""
+    anchor = reference if isinstance(reference, Anchor) else Anchor(reference)
+    found = [ent for ent in doc.ents if ent.label_ == "DATE"]
+    needing = [ent for ent in found if _needs_tense(ent.text)]
+    tenses = _clause_tenses(needing, parse) if needing and parse is not None else {}
+    for ent in found:
+        tense: Tense = None
+        if _needs_tense(ent.text):
+            tense = tenses[ent.start] if ent.start in tenses else tense_of(ent.sent)
+        yield mention(text, ent.start_char, ent.end_char, anchor, tense)
+
+
+def _needs_tense(phrase: str) -> bool:
+    """Only a weekday without "last"/"next"/"this"... depends on the tense."""
+    return bool(_WEEKDAY_WORD.search(phrase)) and not _RELATIVE.search(phrase)
+
+
+def _clause_tenses(ents: list[Span], parse: Parser) -> dict[int, Tense]:
+    """Each entity's clause tense by its first token's index in the doc, from the parses of their sentences."""
+    sentences = list({s.start: s for s in (ent.sent for ent in ents)}.values())
+    parsed = {s.start: doc for s, doc in zip(sentences, parse(sentences), strict=True)}
+    tenses: dict[int, Tense] = {}
+    for ent in ents:
+        sentence = ent.sent
+        doc = parsed[sentence.start]
+        tenses[ent.start] = clause_tense(doc[ent.root.i - sentence.start])
+    return tenses
+
+
+def clause_tense(token: Token) -> Tense:
+    """The tense of the clause ``token`` (in a parsed doc) belongs to: that of its head verb, the first verb up
+    its chain of heads. "future": "will"/"shall"/"would"/"won't" ("will be held"), "is going to", a present
+    progressive ("is meeting on Friday"), or an infinitive under one of these; "past": a past verb ("said"),
+    a past auxiliary ("was held", "had met", "did"), a perfect ("has met"); else None ("meets", "may meet")."""
+    verb = token
+    while not _is_verb(verb):
+        if verb.head is verb:
+            return None  # no verb above it: a headline, a caption
+        verb = verb.head
+    return _verb_tense(verb)
+
+
+def _is_verb(token: Token) -> bool:
+    return token.tag_.startswith("VB") and token.dep_ not in ("aux", "auxpass")
+
+
+def _verb_tense(verb: Token) -> Tense:
+    auxes = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
+    words = {a.lower_ for a in auxes}
+    if words & _FUTURE_AUX or (verb.lower_ == "going" and any(c.dep_ == "xcomp" for c in verb.children)):
+        return "future"
+    if "to" in words:  # an infinitive: "will agree to meet on Friday" is future, "agreed to meet" says nothing
+        return "future" if verb.dep_ == "xcomp" and _is_verb(verb.head) and _verb_tense(verb.head) == "future" \
+            else None
+    if verb.tag_ == "VBD" or any(a.tag_ == "VBD" for a in auxes):
+        return "past"
+    if verb.tag_ == "VBN" and words & {"has", "have", "'s", "’s", "'ve", "’ve"}:
+        return "past"
+    if verb.tag_ == "VBG" and words & _PRESENT_AUX:
+        return "future"
+    return None
 
 
 def resolve(text: str, reference: dt.datetime, tense: Tense = None) -> dt.date | None:
@@ -75,11 +193,15 @@ def resolve(text: str, reference: dt.datetime, tense: Tense = None) -> dt.date |
     # the time of day changes the date only for hours, minutes, seconds ("12 hours ago"); without them the phrase
     # resolves against midnight, so that every article of a day shares _resolve's cache
     base = reference.replace(tzinfo=None) if _SUB_DAY.search(phrase) else dt.datetime.combine(today, dt.time())
-    return _resolve(phrase, today, base, tense)
+    try:
+        return _resolve(phrase, today, base, tense)
+    except (ValueError, OverflowError):  # a week before 0001-01-01, a year after 9999
+        return None
 
 
 def tense_of(sentence: Span) -> Tense:
-    """"past" when the sentence has a past-tense verb and no "will"; "future" with "will"/"shall"; else None."""
+    """The sentence's tense, when its clauses are not parsed: "future" with "will"/"shall"; else "past" with a
+    past-tense verb; else None."""
     tags = [(t.tag_, t.lower_) for t in sentence]
     if any(tag == "MD" and word in ("will", "'ll", "’ll", "shall") for tag, word in tags):
         return "future"
@@ -114,7 +236,7 @@ def _resolve(phrase: str, today: dt.date, base: dt.datetime, tense: Tense = None
         return None
     if _DURATION_UNIT.search(phrase) and not _RELATIVE.search(phrase):
         return None
-    parsed = _dateparser(phrase, base)
+    parsed = _dateparser(phrase, base, tense)
     if parsed is None:
         return None
     if not _HAS_YEAR.search(phrase) and _MONTH.search(phrase):
@@ -142,10 +264,10 @@ def _calendar(m: re.Match[str], today: dt.date) -> dt.date | None:
     return min(candidates, key=lambda d: abs(d - today)) if candidates else None
 
 
-def _dateparser(phrase: str, base: dt.datetime) -> dt.date | None:
+def _dateparser(phrase: str, base: dt.datetime, tense: Tense = None) -> dt.date | None:
     settings = {
         "RELATIVE_BASE": base,
-        "PREFER_DATES_FROM": "current_period",
+        "PREFER_DATES_FROM": tense or "current_period",
         "RETURN_AS_TIMEZONE_AWARE": False,
         "STRICT_PARSING": False,
     }
@@ -156,8 +278,10 @@ def _dateparser(phrase: str, base: dt.datetime) -> dt.date | None:
     return parsed.date() if parsed is not None else None
 
 
-def mention(text: str, start: int, end: int, reference: dt.datetime, tense: Tense = None) -> DateMention:
-    return DateMention(text=text[start:end], start=start, end=end, date=resolve(text[start:end], reference, tense))
+def mention(text: str, start: int, end: int, reference: dt.datetime | Anchor, tense: Tense = None) -> DateMention:
+    anchor = reference if isinstance(reference, Anchor) else Anchor(reference)
+    return DateMention(text=text[start:end], start=start, end=end, date=resolve(text[start:end], anchor.moment, tense),
+                       anchor=anchor.kind)
 
 
 @functools.cache

@@ -9,11 +9,15 @@ article raised (the runner dead-letters that one message; the others go on). ``e
 from __future__ import annotations
 
 from schemas.messages import CleanedArticle, ExtractedArticle, Extraction, carried
+from services.extractor.dates import Anchor
+from services.extractor.language import checked as checked_language
 from services.extractor.nlp import analyse_window
 
 
 def extract(article: CleanedArticle) -> ExtractedArticle:
-    """Carry every field forward and add ``analyse(text, ingested_at, title)``; dates resolve against ingested_at."""
+    """Carry every field forward and add ``analyse(text, anchor, title)``; dates resolve against published_at when
+    the article has one, else ingested_at (``dates.Anchor``); ``language`` is the declared tag checked against the
+    text (``language.checked``)."""
     result = extract_batch([article])[0]
     if isinstance(result, Exception):
         raise result
@@ -23,7 +27,7 @@ def extract(article: CleanedArticle) -> ExtractedArticle:
 def extract_batch(articles: list[CleanedArticle]) -> list[ExtractedArticle | Exception]:
     """``extract`` for a window of articles, one result per article in order; a failing article gives its
     exception in its slot instead of failing the window."""
-    analysed = analyse_window([(a.text, a.ingested_at, a.title) for a in articles])
+    analysed = analyse_window([(a.text, Anchor.of(a.published_at, a.ingested_at), a.title) for a in articles])
     return [_extracted(article, extraction) for article, extraction in zip(articles, analysed, strict=True)]
 
 
@@ -31,6 +35,8 @@ def _extracted(article: CleanedArticle, extraction: Extraction | Exception) -> E
     if isinstance(extraction, Exception):
         return extraction
     try:
-        return ExtractedArticle(**carried(article, "title", "text", "removed"), extraction=extraction)
+        language = checked_language(article.language, extraction.language)  # declared tag checked (language.py)
+        return ExtractedArticle(**{**carried(article, "title", "text", "removed"), "language": language},
+                                extraction=extraction)
     except Exception as exc:  # noqa: BLE001 - one bad article must not fail the window (see module doc)
         return exc

@@ -248,10 +248,7 @@ def _from_doc(text: str, doc: Doc, reference: dt.datetime, title: str | None) ->
         people=names.people,
         organisations=names.organisations,
         places=names.places,
-        dates=tuple(
-            dates_.mention(text, ent.start_char, ent.end_char, reference, dates_.tense_of(ent.sent))
-            for ent in doc.ents if ent.label_ == "DATE"
-        ),
+        dates=tuple(dates_.mentions(doc, text, reference, _parse)),  # reference: a datetime or a dates_.Anchor
         quantities=tuple(quantities_.quantities(doc, text)),
         quotes=tuple(quotes_.quotes(text, doc, found, names, _parse, spacy_sentences)),
         keywords=tuple(keywords),

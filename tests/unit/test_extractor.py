@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.messages import CleanedArticle, EntityLabel, ExtractedArticle, Extraction, StageTiming
-from services.extractor import dates, entities, nlp
+from schemas.messages import CleanedArticle, EntityLabel, ExtractedArticle, Extraction, PageDate, StageTiming
+from services.extractor import dates, entities, language, nlp
 from services.extractor.batch import extract_jsonl
 from services.extractor.logic import extract, extract_batch
 from services.extractor.nlp import analyse
@@ -324,3 +324,146 @@ def test_extract_batch_isolates_a_text_spacy_fails_on(seed_text: str, monkeypatc
     results = extract_batch(articles)
     assert isinstance(results[-1], RuntimeError) and str(results[-1]) == "poisoned"
     assert results[:-1] == expected[:-1]
+
+
+# --- dates anchored on the publication date (issue 11, point 2) --------------------------------------------
+
+INGESTED = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.timezone.utc)  # years after the story
+
+
+def _seed_article(seed_text: str, published_at: PageDate | None) -> CleanedArticle:
+    return CleanedArticle(article_id="seed-000", ingested_at=INGESTED, title=TITLE, text=seed_text,
+                          published_at=published_at)
+
+
+def test_seed_dates_resolve_against_published_at(seed_text: str) -> None:
+    published = PageDate(value="2021-12-28", provenance="ingest:metadata")
+    out = extract(_seed_article(seed_text, published)).extraction
+    resolved = {d.text: d.date for d in out.dates}
+    assert resolved["January 12"] == dt.date(2022, 1, 12)
+    assert resolved["January 13"] == dt.date(2022, 1, 13)
+    assert resolved["December 25"] == dt.date(2021, 12, 25)
+    assert resolved["Tuesday"] == dt.date(2021, 12, 28)
+    assert {d.anchor for d in out.dates} == {"published_at"}
+
+
+def test_without_published_at_dates_resolve_against_ingested_at(seed_text: str) -> None:
+    out = extract(_seed_article(seed_text, None)).extraction
+    resolved = {d.text: d.date for d in out.dates}
+    assert resolved["January 12"] == dt.date(2027, 1, 12)  # the closest January 12 to 2026-12-02
+    assert {d.anchor for d in out.dates} == {"ingested_at"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2021-12-28T23:30:00-05:00", dt.date(2021, 12, 28)),  # the 29th in UTC: the publisher's day counts
+        ("2021-12-28T02:00:00+09:00", dt.date(2021, 12, 28)),  # the 27th in UTC
+        ("2021-12-28T10:00:00Z", dt.date(2021, 12, 28)),
+        ("2021-12-28", dt.date(2021, 12, 28)),
+    ],
+)
+def test_the_anchor_is_the_publishers_day(value: str, expected: dt.date) -> None:
+    anchor = dates.Anchor.of(PageDate(value=value, provenance="jsonld:datePublished"), INGESTED)
+    assert anchor.kind == "published_at" and anchor.moment.date() == expected
+    out = analyse("Officials met in Geneva on Monday.", anchor)
+    assert [(d.date, d.anchor) for d in out.dates] == [(dt.date(2021, 12, 27), "published_at")]
+
+
+@pytest.mark.parametrize("value", ["2031-01-01", "1200-05-05", "0001-01-01", "9999-12-31T23:59:59+14:00",
+                                   "2021-02-30"])
+def test_an_unbelievable_published_at_falls_back_to_ingested_at(value: str) -> None:
+    anchor = dates.Anchor.of(PageDate(value=value, provenance="url"), INGESTED)
+    assert anchor == dates.Anchor(INGESTED, "ingested_at")
+
+def test_dates_at_the_ends_of_the_calendar_do_not_raise() -> None:
+    assert dates.resolve("Sunday", dt.datetime(1, 1, 1), "past") is None  # a week before 0001-01-01
+    assert dates.resolve("Monday", dt.datetime(9999, 12, 31), "future") is None
+    for moment in (dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31)):
+        for phrase in ("January 12", "two weeks ago", "next year", "Tuesday night"):
+            dates.resolve(phrase, moment, "past")
+
+
+THURSDAY = dates.Anchor(dt.datetime(2021, 12, 30, 12, 0, tzinfo=dt.timezone.utc), "published_at")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("A spokesman said on Tuesday that the company will spend $5 million on new trucks.", dt.date(2021, 12, 28)),
+        ("The company said it will spend the money on Tuesday.", dt.date(2022, 1, 4)),
+        ("Officials said the ministers would meet on Tuesday.", dt.date(2022, 1, 4)),
+        ("Russia is going to hold talks on Tuesday, the ministry said.", dt.date(2022, 1, 4)),
+        ("The two delegations are meeting on Tuesday.", dt.date(2022, 1, 4)),
+        ("The meeting on Saturday was cancelled, officials said.", dt.date(2021, 12, 25)),
+        ("The ministers have met on Saturday, officials will say.", dt.date(2021, 12, 25)),
+        ("The ministers meet on Tuesday.", dt.date(2021, 12, 28)),  # no tense: the anchor's week
+    ],
+)
+def test_a_weekday_follows_the_tense_of_its_own_clause(sentence: str, expected: dt.date) -> None:
+    out = analyse(sentence, THURSDAY)
+    weekdays = [d for d in out.dates if d.text.endswith("day")]
+    assert [(d.date, d.anchor) for d in weekdays] == [(expected, "published_at")]
+
+
+def test_a_weekday_without_a_parse_takes_the_sentence_tense() -> None:
+    doc = nlp.load()("A spokesman said on Tuesday that the company will spend $5 million.")
+    text = doc.text
+    assert [d.date for d in dates.mentions(doc, text, THURSDAY)] == [dt.date(2022, 1, 4)]  # the old rule
+    assert [d.date for d in dates.mentions(doc, text, THURSDAY, nlp._parse)] == [dt.date(2021, 12, 28)]
+
+
+def test_batch_resolves_dates_against_published_at(seed_text: str) -> None:
+    lines = [
+        json.dumps({"id": "p", "text": seed_text, "published_at": "2021-12-28", "reference": "2026-12-02T15:00:00Z"}),
+        json.dumps({"id": "p-tz", "text": "Officials met in Geneva on Monday.",
+                    "published_at": "2021-12-28T23:30:00-05:00"}),
+        json.dumps({"id": "no-p", "text": "Officials met in Geneva on Monday."}),
+        json.dumps({"id": "bad", "text": "x", "published_at": "last Tuesday"}),
+    ]
+    out = io.StringIO()
+    extract_jsonl(lines, out, now=INGESTED)
+    rows = {r["id"]: r for r in map(json.loads, out.getvalue().splitlines())}
+    seed_dates = {d["text"]: d for d in rows["p"]["dates"]}
+    assert seed_dates["January 12"]["date"] == "2022-01-12" and seed_dates["January 13"]["date"] == "2022-01-13"
+    assert seed_dates["January 12"]["anchor"] == "published_at"
+    assert [(d["date"], d["anchor"]) for d in rows["p-tz"]["dates"]] == [("2021-12-27", "published_at")]
+    assert [(d["date"], d["anchor"]) for d in rows["no-p"]["dates"]] == [("2026-11-30", "ingested_at")]
+    assert "published_at" in rows["bad"]["error"]
+
+
+# --- language: the declared tag checked against the text ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("declared", "detected", "expected"),
+    [
+        ("en-GB", "en", "en-GB"),  # agree: the declared tag, with its region
+        ("EN_us", "en", "en-US"),
+        ("zh-hans-cn", "zh", "zh-Hans-CN"),
+        ("nb-NO", "no", "nb-NO"),  # Norwegian Bokmål is Norwegian
+        ("en", "fr", "fr"),  # a site template's default over a French text: the text wins
+        ("fr", "und", "fr"),  # detection cannot tell: the declared tag
+        (None, "de", "de"),
+        (None, "und", None),
+        ("english", "en", "en"),  # not a language tag: as if undeclared
+        ("und", "und", None),
+        ("", "es", "es"),
+    ],
+)
+def test_checked_language(declared: str | None, detected: str, expected: str | None) -> None:
+    assert language.checked(declared, detected) == expected
+
+
+def test_extract_checks_the_declared_language_against_the_text(seed_text: str) -> None:
+    base = {"article_id": "a", "ingested_at": INGESTED, "text": seed_text}
+    british = extract(CleanedArticle(**base, language="en-GB"))
+    assert british.language == "en-GB" and british.extraction.language == "en"
+    wrong = extract(CleanedArticle(**base, language="fr-FR"))
+    assert wrong.language == "en" and wrong.extraction.language == "en"
+    undeclared = extract(CleanedArticle(**base))
+    assert undeclared.language == "en"
+    french = extract(CleanedArticle(article_id="b", ingested_at=INGESTED, language="en",
+                                    text="Le gouvernement français a annoncé mardi une série de mesures pour "
+                                         "soutenir les agriculteurs touchés par la sécheresse de cet été."))
+    assert french.language == "fr" == french.extraction.language
