@@ -1,7 +1,7 @@
 """``newsflow status``: a live terminal view of every service process, read from their ``/metrics`` endpoints.
 
     newsflow status                  refresh every 2s until Ctrl-C
-    newsflow status --once           print one table and exit (exit 1 when a process does not answer)
+    newsflow status --once           print one table and exit (exit 1 when a process does not answer or is halted)
     newsflow status --count 5 --interval 1
     newsflow status --targets-dir /srv/newsflow/.data/targets
     newsflow status --endpoints fetcher=http://10.0.0.5:9101/metrics,fetcher=http://10.0.0.6:9101/metrics
@@ -25,6 +25,11 @@ refresh, also messages in per second. A stage with more than one process gets a 
 the merged histograms; the latest last processed). Counters are per process and restart at zero with it.
 Metric names: services/runtime/metrics.py.
 
+A halted process (its circuit breaker opened, or the broker would not take a message's outcome: it answers,
+takes nothing more and commits nothing past the message it halted at) has the state HALTED, and under the table
+one line says why, at which message (topic[partition]@offset, from ``newsflow_halted_offset``) and what to do:
+look at its dead letters, fix the cause, restart it (``make restart SERVICE=<stage>``); it resumes there.
+
 :func:`render` is pure (samples in, text out); :func:`fetch` (httpx, one short timeout) and :func:`discover`
 (the targets folder) do the I/O.
 """
@@ -44,6 +49,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from services.runtime import discovery
+from services.runtime.breaker import restart_command
 from services.runtime.settings import StageSettings
 
 # Where each service serves its metrics by default (NEWSFLOW_<SERVICE>_METRICS_PORT), in pipeline order.
@@ -76,6 +82,32 @@ class Endpoint:
 
 SamplesByEndpoint = Mapping[Endpoint, "list[Sample] | None"]  # None: the endpoint did not answer
 
+# What halted a process (the cause label of newsflow_halted_offset, services/runtime/metrics.py HALT_CAUSES).
+HALT_CAUSES = {
+    "breaker_in_a_row": "its circuit breaker opened: too many systemic dead letters in a row",
+    "breaker_share": "its circuit breaker opened: too large a share of systemic dead letters",
+    "undeliverable": "the broker would not take a message's outcome (output or dead letter)",
+}
+
+
+@dataclass(frozen=True)
+class Halt:
+    """Where and why a process halted (None fields: a process that reports newsflow_circuit_open only)."""
+
+    cause: str | None = None
+    reason: str | None = None
+    topic: str | None = None
+    partition: str | None = None
+    offset: int | None = None
+
+    def describe(self, stage: str) -> str:
+        why = HALT_CAUSES.get(self.cause or "", "halted (it does not say why: see its log)")
+        if self.reason:
+            why += f" (the last: {self.reason})"
+        where = f" at {self.topic}[{self.partition}]@{self.offset}" if self.offset is not None else ""
+        return (f"HALTED{where}: {why}. Nothing from there on is committed. Look at `newsflow dlq list --stage "
+                f"{stage}`, fix the cause, then restart with: {restart_command(stage)} (it resumes at that message)")
+
 
 @dataclass(frozen=True)
 class StageStatus:
@@ -94,6 +126,7 @@ class StageStatus:
     window_mean: float | None = None  # None: no window taken yet
     p95_seconds: float | None = None  # None: nothing processed yet
     last_processed: float | None = None  # unix time; None: never
+    halts: tuple[Halt, ...] = ()  # one per halted process
 
 
 def parse(text: str) -> list[Sample]:
@@ -138,6 +171,10 @@ def summarize(stage: str, samples: list[Sample] | None) -> StageStatus:
         buckets[float(s.labels["le"])] = buckets.get(float(s.labels["le"]), 0.0) + s.value
     windows = _total(samples, "newsflow_window_messages_count", stage)
     last = max((s.value for s in _of(samples, "newsflow_last_processed_timestamp_seconds", stage)), default=0.0)
+    halts = [Halt(s.labels.get("cause"), s.labels.get("reason"), s.labels.get("topic"), s.labels.get("partition"),
+                  int(s.value)) for s in _of(samples, "newsflow_halted_offset", stage)]
+    open_ = int(_total(samples, "newsflow_circuit_open", stage))
+    halts += [Halt()] * max(0, open_ - len(halts))  # a process that says it is halted but not where
     return StageStatus(
         stage,
         up=True,
@@ -152,6 +189,7 @@ def summarize(stage: str, samples: list[Sample] | None) -> StageStatus:
         window_mean=_total(samples, "newsflow_window_messages_sum", stage) / windows if windows else None,
         p95_seconds=histogram_quantile(0.95, list(buckets.items())),
         last_processed=last or None,
+        halts=tuple(halts),
     )
 
 
@@ -212,7 +250,8 @@ def render(
     elapsed: float | None = None,
 ) -> str:
     """The status table: one line per process, stages in order of first appearance in ``samples`` (and
-    processes in their order), a ``total`` line after a stage with more than one process.
+    processes in their order), a ``total`` line after a stage with more than one process; then one line per
+    halted process (where, why, how to restart it).
 
     ``now`` (unix time) dates "last processed"; ``previous`` samples taken ``elapsed`` seconds earlier
     add an "in/s" column (per process; a total adds up its processes' rates)."""
@@ -231,6 +270,7 @@ def render(
         return cells
 
     rows = [header]
+    notes: list[str] = []  # one line per halted process, after the table
     for stage, endpoints in by_stage.items():
         rates = []
         for endpoint in endpoints:
@@ -244,10 +284,13 @@ def render(
                 before = previous.get(endpoint)
                 rate = _rate(s, None if before is None else summarize(stage, before), elapsed)
                 rates.append(rate)
-            rows.append(ident + ["up"] + with_rate_cell(_cells(s, now), rate))
+            rows.append(ident + ["HALTED" if s.halts else "up"] + with_rate_cell(_cells(s, now), rate))
+            notes.extend(f"{stage} {endpoint.address}{'' if endpoint.pid is None else f' (pid {endpoint.pid})'} "
+                         f"{halt.describe(stage)}" for halt in s.halts)
         if len(endpoints) > 1:
             answering = [samples[e] for e in endpoints if samples[e] is not None]
-            ident = [stage, "", "total", f"{len(answering)}/{len(endpoints)} up"]
+            halted = sum(bool(summarize(stage, samples[e]).halts) for e in endpoints if samples[e] is not None)
+            ident = [stage, "", "total", f"{len(answering)}/{len(endpoints)} up" + (f", {halted} HALTED" if halted else "")]
             if not answering:
                 rows.append(ident + ["-"] * (len(header) - 4))
                 continue
@@ -259,6 +302,9 @@ def render(
     for row in rows:
         cells = [cell.ljust(w) if name in LEFT_ALIGNED else cell.rjust(w) for name, cell, w in zip(header, row, widths)]
         lines.append("  ".join(cells).rstrip())
+    if notes:
+        lines.append("")
+        lines.extend(notes)
     return "\n".join(lines) + "\n"
 
 
@@ -309,7 +355,8 @@ def parse_endpoints(value: str) -> list[Endpoint]:
 
 
 def run(args: argparse.Namespace, client: httpx.Client | None = None, out=None) -> int:
-    """Handler of ``newsflow status``. Exit status of the last table: 0 if every endpoint answered, else 1."""
+    """Handler of ``newsflow status``. Exit status of the last table: 0 if every endpoint answered and none is
+    halted, else 1."""
     out = out or sys.stdout
     count = 1 if args.once else args.count
     clear = not args.once and out.isatty()
@@ -327,7 +374,8 @@ def run(args: argparse.Namespace, client: httpx.Client | None = None, out=None) 
             if not args.once:
                 out.write(f"\n{time.strftime('%H:%M:%S')}  every {args.interval:g}s, Ctrl-C to stop\n")
             out.flush()
-            status = 0 if all(v is not None for v in samples.values()) else 1
+            healthy = all(v is not None and not summarize(e.stage, v).halts for e, v in samples.items())
+            status = 0 if healthy else 1
             previous, previous_at, shown = samples, taken_at, shown + 1
             if count and shown >= count:
                 return status

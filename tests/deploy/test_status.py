@@ -253,3 +253,58 @@ def test_count_refreshes_n_times_and_shows_a_rate_from_the_second_table_on():
         assert status.run(args, client=client, out=out) == 0
     headers = [line for line in out.getvalue().splitlines() if line.startswith("stage")]
     assert len(headers) == 2 and "in/s" not in headers[0] and "in/s" in headers[1]
+
+
+def _halted_fetcher() -> str:
+    """The /metrics text of a fetcher halted by its circuit breaker at articles.ingest[3]@1234 (the real registry
+    of services/runtime/metrics.py, as StageRunner.halted sets it)."""
+    m = stage_metrics("fetcher")
+    m.consumed.labels("fetcher", "articles.ingest").inc(60)
+    m.dead_lettered.labels("fetcher", "malformed_json").inc(49)
+    m.lag.labels("fetcher", "articles.ingest", "3").set(12)
+    m.halted("breaker_in_a_row", "malformed_json", "articles.ingest", 3, 1234)
+    return generate_latest(m.registry).decode()
+
+
+def test_a_halted_process_says_halted_why_where_and_how_to_restart_it():
+    """Issue 10.2: `newsflow status` printed `up` for the halted fetcher."""
+    table = status.render({FETCHER: status.parse(_halted_fetcher()), CLEANER: status.parse(FIXTURE)}, now=NOW)
+    rows = table.splitlines()
+    assert rows[1].split()[:3] == ["fetcher", "127.0.0.1:9101", "HALTED"]
+    assert rows[2].split()[3] == "up"  # the cleaner
+    assert rows[3] == ""
+    assert rows[4] == (
+        "fetcher 127.0.0.1:9101 HALTED at articles.ingest[3]@1234: its circuit breaker opened: too many systemic "
+        "dead letters in a row (the last: malformed_json). Nothing from there on is committed. Look at "
+        "`newsflow dlq list --stage fetcher`, fix the cause, then restart with: make restart SERVICE=fetcher "
+        "(it resumes at that message)"
+    )
+    assert len(rows) == 5
+
+
+def test_a_halted_process_of_a_scaled_out_stage_is_counted_on_the_total_line():
+    halted = Endpoint("fetcher", "http://127.0.0.1:40999/metrics", pid=4300)
+    healthy = generate_latest(stage_metrics("fetcher").registry).decode()
+    rows = status.render({FETCHER: status.parse(healthy), halted: status.parse(_halted_fetcher())}, now=NOW).splitlines()
+    assert [r.split()[:4] for r in rows[1:3]] == [["fetcher", "127.0.0.1:9101", "up", "0"],
+                                                   ["fetcher", "4300", "127.0.0.1:40999", "HALTED"]]
+    assert rows[3].split()[:5] == ["fetcher", "total", "2/2", "up,", "1"]
+    assert rows[5].startswith("fetcher 127.0.0.1:40999 (pid 4300) HALTED at articles.ingest[3]@1234")
+
+
+def test_a_process_that_only_reports_its_open_circuit_is_still_halted():
+    text = FIXTURE + "# TYPE newsflow_circuit_open gauge\nnewsflow_circuit_open{stage=\"cleaner\"} 1.0\n"
+    rows = status.render({CLEANER: status.parse(text)}, now=NOW).splitlines()
+    assert rows[1].split()[3] == "HALTED"
+    assert "halted (it does not say why: see its log)" in rows[3] and "make restart SERVICE=cleaner" in rows[3]
+
+
+def test_once_exits_1_when_a_process_is_halted():
+    def transport(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=_halted_fetcher() if request.url.host == "fetcher" else FIXTURE)
+
+    args = _cli(["status", "--once", "--endpoints", "fetcher=http://fetcher/metrics,cleaner=http://cleaner/metrics"])
+    out = io.StringIO()
+    with httpx.Client(transport=httpx.MockTransport(transport)) as client:
+        assert args.func(args, client=client, out=out) == 1
+    assert "restart with: make restart SERVICE=fetcher" in out.getvalue()
