@@ -33,6 +33,9 @@ down: ## stop everything `make run` started
 status: ## what runs, and where
 	deploy/local/stack.sh status
 
+restart: ## restart one service of the local stack: make restart SERVICE=fetcher (e.g. after it halted)
+	deploy/local/stack.sh restart $(SERVICE)
+
 test: install ## the whole test suite: unit, contract, integration and end-to-end on a real broker
 	$(PY) -m pytest
 
@@ -54,4 +57,4 @@ faults: install ## the fault campaign of issue 5 (kills, broker outages, poison,
 clean-data: down ## remove the local broker's data, the index and the logs
 	rm -rf .data
 
-.PHONY: help install run down status test test-fast schemas bench-cleaner bench-load faults clean-data
+.PHONY: help install run down status restart test test-fast schemas bench-cleaner bench-load faults clean-data

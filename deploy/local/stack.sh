@@ -8,6 +8,10 @@
 #   deploy/local/stack.sh up      start what is not running, wait until every service serves its metrics
 #   deploy/local/stack.sh down    stop the services (SIGTERM: they commit and exit), then the broker
 #   deploy/local/stack.sh status  what runs, and where
+#   deploy/local/stack.sh restart SERVICE
+#                                 stop every process of SERVICE (fetcher, cleaner, extractor, indexer; or one
+#                                 process, e.g. extractor-2) and start it again, e.g. after fixing what halted
+#                                 it (`newsflow status` says HALTED): it resumes at the message it halted at
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -33,24 +37,40 @@ port_of() {
   local var="NEWSFLOW_${svc^^}_METRICS_PORT"; echo "${!var:-${ports[$svc]}}"
 }
 
+start() {  # start process $1 in the background
+  nohup "$py" -m "services.$(service_of "$1")" >> ".data/logs/$1.log" 2>&1 &
+  echo $! > ".data/run/$1.pid"
+}
+
+wait_ready() {  # until process $1 serves its metrics with its partitions assigned (the lag gauge has a series)
+  local port
+  for _ in $(seq 1 240); do
+    port=$(port_of "$1")
+    if curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^newsflow_consumer_lag{'; then break; fi
+    alive "$1" || { echo "$1 exited; last lines of .data/logs/$1.log:" >&2; tail -30 ".data/logs/$1.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "$1: up (pid $(cat ".data/run/$1.pid"), metrics http://127.0.0.1:$port/metrics, log .data/logs/$1.log)"
+}
+
+stop() {  # SIGTERM process $1 (it commits and exits; a halted one exits at once with status 3), SIGKILL after 30 s
+  if alive "$1"; then
+    local pid; pid=$(cat ".data/run/$1.pid"); kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+    echo "$1: stopped"
+  fi
+  rm -f ".data/run/$1.pid"
+}
+
 up() {
   deploy/kafka/kafka.sh start
   "$py" -m services.cli topics create
   for s in "${services[@]}"; do
     if alive "$s"; then echo "$s: already running (pid $(cat ".data/run/$s.pid"))"; continue; fi
-    nohup "$py" -m "services.$(service_of "$s")" >> ".data/logs/$s.log" 2>&1 &
-    echo $! > ".data/run/$s.pid"
+    start "$s"
   done
-  for s in "${services[@]}"; do
-    local port
-    for _ in $(seq 1 240); do
-      port=$(port_of "$s")
-      if curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^newsflow_consumer_lag{'; then break; fi
-      alive "$s" || { echo "$s exited; last lines of .data/logs/$s.log:" >&2; tail -30 ".data/logs/$s.log" >&2; exit 1; }
-      sleep 0.5
-    done
-    echo "$s: up (pid $(cat ".data/run/$s.pid"), metrics http://127.0.0.1:$port/metrics, log .data/logs/$s.log)"
-  done
+  for s in "${services[@]}"; do wait_ready "$s"; done
 }
 
 running() {  # every process with a pid file (whatever EXTRACTORS was when it started), then the configured ones
@@ -58,18 +78,23 @@ running() {  # every process with a pid file (whatever EXTRACTORS was when it st
 }
 
 down() {
-  for s in $(running); do
-    if alive "$s"; then
-      local pid; pid=$(cat ".data/run/$s.pid"); kill "$pid"
-      for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-      kill -9 "$pid" 2>/dev/null || true
-      echo "$s: stopped"
-    fi
-    rm -f ".data/run/$s.pid"
-  done
+  for s in $(running); do stop "$s"; done
   "$py" -c 'import sys; from pathlib import Path; from services.runtime.discovery import prune; prune(Path(sys.argv[1]))' \
     .data/targets 2>/dev/null || true  # target files of processes that had to be killed
   deploy/kafka/kafka.sh stop
+}
+
+restart() {  # every process of service $1 (its own name, extractor, and extractor-2, ...), or the one process $1
+  local name=${1:-} chosen=()
+  case "$name" in
+    fetcher|cleaner|extractor|indexer)
+      for s in $(running); do [ "$(service_of "$s")" = "$name" ] && chosen+=("$s"); done ;;
+    fetcher-*|cleaner-*|extractor-*|indexer-*) chosen=("$name") ;;
+    *) echo "restart what? SERVICE=fetcher, cleaner, extractor, indexer (or one process, e.g. extractor-2)" >&2; exit 2 ;;
+  esac
+  for s in "${chosen[@]}"; do stop "$s"; done
+  for s in "${chosen[@]}"; do start "$s"; done
+  for s in "${chosen[@]}"; do wait_ready "$s"; done
 }
 
 status() {
@@ -83,5 +108,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+  restart) restart "${2:-}" ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac
