@@ -1,4 +1,6 @@
-"""``newsflow search QUERY``: full-text search over the indexer's store."""
+"""``newsflow search QUERY``: full-text search over the indexer's store.
+
+Exit status: 0 hits printed, 1 no hits ("no hits" on stderr), 2 no index."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from services.indexer.store import SqliteIndex
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="search the index (FTS5 syntax: words, \"phrases\", OR, NOT, prefix*)")
+    p = sub.add_parser("search", help="search the index (FTS5 syntax: words, \"phrases\", OR, NOT, prefix*)",
+                       description="Prints one line per hit, best first. Exit status: 0 hits, 1 no hits (said on "
+                       "stderr), 2 no index yet.")
     p.add_argument("query", nargs="+")
     p.add_argument("-n", "--limit", type=int, default=10)
     p.add_argument("--json", action="store_true", help="print each hit as JSON")
@@ -33,4 +37,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(hit.__dict__, ensure_ascii=False))
         else:
             print(f"{hit.article_id}  {(hit.title or '')[:70]!r}  {hit.snippet}")
-    return 0 if hits else 1
+    if not hits:
+        print(f"newsflow search: no hits for {' '.join(args.query)!r}", file=sys.stderr)
+        return 1
+    return 0
