@@ -7,7 +7,7 @@ import hashlib
 import re
 from datetime import datetime
 
-from schemas.messages import EnrichedEvent, ExtractedArticle, carried
+from schemas.messages import ArticleMessage, EnrichedEvent, ExtractedArticle, carried
 
 _SPACE = re.compile(r"\s+")
 
@@ -23,5 +23,11 @@ def enrich(article: ExtractedArticle, indexed_at: datetime) -> EnrichedEvent:
         content_hash=content_hash(article.text),
         indexed_at=indexed_at,
         stage_seconds={t.stage: t.seconds for t in article.timings},
-        end_to_end_seconds=max((indexed_at - article.ingested_at).total_seconds(), 0.0),
+        end_to_end_seconds=end_to_end_seconds(article, indexed_at),
     )
+
+
+def end_to_end_seconds(article: ArticleMessage, at: datetime) -> float:
+    """Seconds from the article's last send (``replayed_at`` when ``newsflow dlq replay`` sent it again, else
+    ``ingested_at``) to ``at``: a replay's latency is the pipeline's, not the time its dead letter waited."""
+    return max((at - (article.replayed_at or article.ingested_at)).total_seconds(), 0.0)

@@ -10,7 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from schemas.messages import EnrichedEvent, ExtractedArticle, Stage as StageName
 from schemas.topics import TOPICS
-from services.indexer.logic import enrich
+from services.indexer.logic import end_to_end_seconds, enrich
 from services.indexer.store import SqliteIndex
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service
@@ -30,8 +30,7 @@ class IndexerSettings(StageSettings):
 
 def observe(event: EnrichedEvent, metrics: StageMetrics) -> None:
     metrics.documents.labels("duplicate" if event.duplicate_of else "indexed").inc()
-    latency = (datetime.now(timezone.utc) - event.ingested_at).total_seconds()
-    metrics.end_to_end.observe(max(latency, 0.0))
+    metrics.end_to_end.observe(end_to_end_seconds(event, datetime.now(timezone.utc)))
 
 
 def build_stage(settings: IndexerSettings, index: SqliteIndex | None = None) -> Stage:
