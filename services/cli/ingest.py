@@ -1,4 +1,9 @@
-"""``newsflow push``: files, folders, URLs, or JSONL on standard input, to articles.ingest."""
+"""``newsflow push``: files, folders, URLs, or JSONL on standard input, to articles.ingest.
+
+An article whose message would exceed articles.ingest's ``max.message.bytes`` (from the topic registry) is refused
+before anything is sent, with one line on stderr naming it and the limit; the others are pushed, and the exit
+status is 1. Exit status: 0 all pushed, 1 some refused or not acknowledged (each said on stderr), 2 bad input
+(nothing pushed)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from kafka.errors import KafkaError
+from kafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
 from schemas.messages import IngestRequest, make_article_id
@@ -18,17 +25,26 @@ from services.runtime.settings import KafkaSettings
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 TEXT_SUFFIXES = {".txt", ".text"}
-FOLDER_SUFFIXES = HTML_SUFFIXES | TEXT_SUFFIXES | {".jsonl"}  # what a folder contributes (not its README)
+JSONL_SUFFIXES = {".jsonl"}
+FOLDER_SUFFIXES = HTML_SUFFIXES | TEXT_SUFFIXES | JSONL_SUFFIXES  # what a folder contributes (not its README)
+
+
+def _listed(suffixes: set[str]) -> str:
+    return "/".join(sorted(suffixes))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "push",
         help="push articles: files, folders, URLs, or JSONL on stdin",
-        description="Each argument is a URL (http/https), a file (.html/.htm as HTML, .jsonl as one request per "
-        "line, anything else as text) or a folder (its .txt, .html and .jsonl files, recursively). With no argument or '-', JSONL is read "
-        "from stdin: one object per line with url, html or text, and optionally article_id, title, source, "
-        "metadata. Prints '<article id>\\t<source>' per article pushed.",
+        description=f"Each argument is a URL (http/https), a file ({_listed(HTML_SUFFIXES)} as HTML, "
+        f"{_listed(JSONL_SUFFIXES)} as one request per line, any other file as text) or a folder (its "
+        f"{_listed(HTML_SUFFIXES)}, {_listed(TEXT_SUFFIXES)} and {_listed(JSONL_SUFFIXES)} files, recursively; "
+        "its other files are skipped, and listed on stderr). With no argument or '-', JSONL is read from stdin: one "
+        "object per line with url, html or text, and optionally article_id, title, source, metadata. Prints "
+        "'<article id>\\t<source>' per article pushed. An article whose message exceeds the topic's "
+        f"max.message.bytes ({message_limit():,} bytes) is refused with one line on stderr; the others are "
+        "pushed. Exit status: 0 all pushed, 1 some refused or not acknowledged, 2 bad input (nothing pushed).",
     )
     p.add_argument("inputs", nargs="*", help="URLs, files or folders; '-' or nothing for JSONL on stdin")
     p.add_argument("--source", help="publisher/feed name to attach to every article")
@@ -47,7 +63,12 @@ def requests_from(inputs: list[str], source: str | None, now: datetime) -> Itera
             continue
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES)
+            every = sorted(p for p in path.rglob("*") if p.is_file())
+            files = [p for p in every if p.suffix.lower() in FOLDER_SUFFIXES]
+            if skipped := [str(p.relative_to(path)) for p in every if p not in files]:
+                print(f"newsflow push: {item}: skipped {len(skipped)} file(s) that are not "
+                      f"{_listed(FOLDER_SUFFIXES)}: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
+                      file=sys.stderr)
         elif path.is_file():
             files = [path]
         else:
@@ -107,14 +128,26 @@ def run(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=len(items), unit="article", file=sys.stderr)
+    limit = message_limit()
+    headers = schema_headers(TOPICS.ingest)
     p = producer(kafka)
     futures = []
+    failed = 0
     try:
         for where, request in items:
-            future = p.send(topic, key=request.article_id.encode(), value=request.to_bytes(),
-                            headers=schema_headers(TOPICS.ingest))
-            futures.append((where, request.article_id, future))
-        failed = 0
+            key, value = request.article_id.encode(), request.to_bytes()
+            if (size := message_size(key, value, headers)) > limit:
+                failed += 1
+                print(f"newsflow push: {where}: not pushed: {size:,} bytes as a message, over the {limit:,}-byte "
+                      f"limit of {TOPICS.ingest.name} (max.message.bytes)", file=sys.stderr)
+                if bar:
+                    bar.update()
+                continue
+            try:
+                futures.append((where, request.article_id, p.send(topic, key=key, value=value, headers=headers)))
+            except KafkaError as exc:  # refused by the client before sending (e.g. its own size limit)
+                failed += 1
+                print(f"newsflow push: {where}: not pushed: {exc}", file=sys.stderr)
         for where, article_id, future in futures:
             try:
                 future.get(timeout=30)
@@ -129,3 +162,14 @@ def run(args: argparse.Namespace) -> int:
         if bar:
             bar.close()
     return 1 if failed else 0
+
+
+def message_limit() -> int:
+    """The largest message articles.ingest takes: its max.message.bytes, as declared in the topic registry."""
+    return int(TOPICS.ingest.config["max.message.bytes"])
+
+
+def message_size(key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> int:
+    """Bytes of the record batch that carries this one message (what the broker holds against max.message.bytes),
+    as the Kafka client computes it."""
+    return DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
