@@ -22,10 +22,18 @@ install: $(STAMP) ## create .venv and install newsflow with its pinned dependenc
 
 run: install ## start broker + four services, push seeds/, print their enriched events
 	deploy/local/stack.sh up
-	@ids=$$($(PY) -m services.cli push seeds/ | cut -f1 | paste -sd, -); \
-	  echo "pushed $$(tr ',' '\n' <<< "$$ids" | wc -l) articles from seeds/; waiting for their enriched events..."; \
-	  $(PY) -m services.cli tail --from-beginning --ids "$$ids" --timeout 300
-	@echo; echo "Running. Try: .venv/bin/newsflow search Ryabkov | .venv/bin/newsflow tail --format json | make down"
+	@since=$$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ); \
+	  ids=$$($(PY) -m services.cli push seeds/ | cut -f1 | paste -sd, -); \
+	  echo "pushed $$(tr ',' '\n' <<< "$$ids" | wc -l) articles from seeds/ at $$since; waiting for the enriched events this run produces..."; \
+	  $(PY) -m services.cli tail --since "$$since" --ids "$$ids" --timeout 300 && \
+	  echo "all indexed after $$since, by the services running now."
+	@echo; echo "Running. Try these commands, one at a time:"; \
+	  echo "  .venv/bin/newsflow search Ryabkov            search the index"; \
+	  echo "  .venv/bin/newsflow tail --format json        print new enriched events as they arrive (Ctrl-C stops)"; \
+	  echo "  .venv/bin/newsflow push FILE|FOLDER|URL      push your own articles"; \
+	  echo "  .venv/bin/newsflow dlq list                  dead letters, if any"; \
+	  echo "  .venv/bin/newsflow status                    what each process does"; \
+	  echo "  make down                                    stop everything"
 
 down: ## stop everything `make run` started
 	deploy/local/stack.sh down
