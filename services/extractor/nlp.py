@@ -13,8 +13,11 @@ What it finds, and how (each part's rules are in its module's docstring):
   quantities (the small English model would only produce noise there);
 - "und": quotes and a summary only.
 
-Limits: only the first ``SPACY_MAX_CHARS`` characters go through spaCy (entities, dates, quantities, speakers and
-keywords come from that prefix); quotes are found in the whole text. Offsets always index the input text.
+Limits: only the first ``SPACY_MAX_CHARS`` characters go through spaCy (entities, dates, quantities, speakers,
+keywords and the summary's sentences come from that prefix); quotes are found in the whole text; other languages'
+keywords come from the first ``keywords.YAKE_MAX_CHARS``. Every Extraction says so: ``analysed_chars`` (that prefix's
+length, or the whole text's) and ``truncated`` (fewer than the text's characters). Offsets always index the input
+text.
 
 Entry points: ``analyse`` (one text), ``analyse_window`` (a window of texts, spaCy batched over it, each text's
 error kept in its slot: what ``logic.extract_batch`` runs), ``analyse_many`` (an iterable, in windows, raising).
@@ -140,14 +143,30 @@ def analyse_window(items: list[tuple[str, dt.datetime, str | None]]) -> list[Ext
             if isinstance(language := languages[i], Exception):
                 raise language
             if i not in by_index:
-                out.append(_without_model(texts[i], language, title))
+                out.append(_with_extent(_without_model(texts[i], language, title), len(texts[i])))
             elif isinstance(doc := by_index[i], Exception):
                 raise doc
             else:
-                out.append(_from_doc(texts[i], doc, reference, title))
+                out.append(_with_extent(_from_doc(texts[i], doc, reference, title), len(texts[i])))
         except Exception as exc:  # noqa: BLE001 - isolated to this text (see docstring)
             out.append(exc)
     return out
+
+
+def analysed_chars(length: int, language: str) -> int:
+    """How many characters of a text of ``length`` characters in ``language`` the analysis covers (module doc,
+    Limits): English, the spaCy prefix; other languages, yake's keyword sample; "und", the whole text."""
+    if language == "en":
+        return min(length, SPACY_MAX_CHARS)
+    if language != "und":
+        return min(length, keywords_.YAKE_MAX_CHARS)
+    return length
+
+
+def _with_extent(extraction: Extraction, length: int) -> Extraction:
+    """The extraction saying how much of the text was analysed, and whether that is less than all of it."""
+    analysed = analysed_chars(length, extraction.language)
+    return extraction.model_copy(update={"analysed_chars": analysed, "truncated": analysed < length})
 
 
 def _by_characters(texts: list[str]) -> Iterator[list[str]]:
