@@ -7,6 +7,7 @@ import argparse
 from schemas.messages import EnrichedEvent
 from schemas.topics import TOPICS
 from services.cli import reader
+from services.indexer.store import host_of  # the host the index's --site filter matches
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,10 +21,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def summary_line(event: EnrichedEvent) -> str:
+    """One line: id, publication day (the publisher's calendar; "-" when unknown), site (its name, else the host
+    of its canonical URL or URL; "-"), title, language (the page's tag checked against the text), counts, latency."""
     x = event.extraction
     title = (event.title or event.text[:60].replace("\n", " ")).strip()
     dup = f"  duplicate of {event.duplicate_of}" if event.duplicate_of else ""
-    return (f"{event.article_id}  {title[:60]!r}  lang={x.language}  chars={len(event.text)}  "
+    day = event.published_at.value[:10] if event.published_at else "-"
+    site = event.site_name or host_of(event.canonical_url or event.url) or "-"
+    return (f"{event.article_id}  {day}  {site[:40]}  {title[:60]!r}  lang={event.language or x.language}  "
+            f"chars={len(event.text)}  "
             f"people={len(x.people)} orgs={len(x.organisations)} places={len(x.places)} quotes={len(x.quotes)}  "
             f"e2e={event.end_to_end_seconds:.2f}s{dup}")
 

@@ -4,16 +4,35 @@ Idempotent: documents are keyed by article id, so a redelivered or re-pushed art
 document. Duplicates: an article whose clean text hashes like another article's (the same story under a
 second URL, say) is not stored twice; its event says ``duplicate_of`` the first one.
 One writer (the indexer's single step thread); readers (``newsflow search``) may run at the same time (WAL).
+
+The article's metadata (publication date, authors, site, ...; issue 11) lives in its own tables beside
+``documents``, one row per document (``document_meta``) and one per author (``document_authors``), so that an
+index written by an older version stays readable and writable by it (its positional INSERT into ``documents``
+is unchanged). Migration is automatic: opening the index for writing (the indexer's start) creates the tables
+and fills them from the events the documents already hold (``documents.event``, the whole EnrichedEvent), for
+every document that has no metadata row yet; a reader (``newsflow search``) that opens an index not migrated yet
+does the same through a short writable connection first (``migrate``). ``PRAGMA user_version`` records the
+schema version (``SCHEMA_VERSION``).
+
+Dates: ``published_at`` is kept as the page gave it; ``published_utc`` is its instant in UTC
+(``YYYY-MM-DDTHH:MM:SS``; a date alone stays ``YYYY-MM-DD``, which sorts before that day's times; a time without
+an offset is taken as UTC), the column ``sort="date"`` orders by; ``published_day`` is the publisher's own
+calendar day (the value's date), the column ``since``/``until`` compare with.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from schemas.messages import EnrichedEvent
+from schemas.messages import EnrichedEvent, PageDate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -32,6 +51,37 @@ CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5(
     article_id UNINDEXED, title, text, entities, keywords, tokenize = 'unicode61 remove_diacritics 2'
 );
 """
+SCHEMA_VERSION = 2  # 2: document_meta, document_authors (issue 11)
+META_SCHEMA = """
+CREATE TABLE IF NOT EXISTS document_meta (
+    article_id    TEXT PRIMARY KEY,
+    published_at  TEXT,
+    published_utc TEXT,
+    published_day TEXT,
+    modified_at   TEXT,
+    authors       TEXT NOT NULL DEFAULT '[]',
+    agency        TEXT,
+    canonical_url TEXT,
+    site_name     TEXT,
+    site_key      TEXT,
+    host          TEXT,
+    section       TEXT,
+    tags          TEXT NOT NULL DEFAULT '[]',
+    language      TEXT
+);
+CREATE INDEX IF NOT EXISTS document_meta_published_utc ON document_meta(published_utc);
+CREATE INDEX IF NOT EXISTS document_meta_published_day ON document_meta(published_day);
+CREATE INDEX IF NOT EXISTS document_meta_host ON document_meta(host);
+CREATE INDEX IF NOT EXISTS document_meta_site_key ON document_meta(site_key);
+CREATE TABLE IF NOT EXISTS document_authors (
+    article_id TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    name_key   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS document_authors_article_id ON document_authors(article_id);
+"""
+Sort = Literal["relevance", "date"]
+_KEY_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -41,19 +91,104 @@ class Hit:
     url: str | None
     snippet: str
     score: float
+    published_at: str | None = None
+    site_name: str | None = None
+    authors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Meta:
+    """One document_meta row and its authors: what the index stores of an event's ArticleMeta."""
+
+    published_at: str | None
+    published_utc: str | None
+    published_day: str | None
+    modified_at: str | None
+    authors: tuple[str, ...]
+    agency: str | None
+    canonical_url: str | None
+    site_name: str | None
+    site_key: str | None
+    host: str | None
+    section: str | None
+    tags: tuple[str, ...]
+    language: str | None
+
+    @classmethod
+    def of(cls, event: EnrichedEvent) -> Meta:
+        published = event.published_at
+        return cls(
+            published_at=published.value if published else None,
+            published_utc=utc_sort_key(published) if published else None,
+            published_day=published.value[:10] if published else None,
+            modified_at=event.modified_at.value if event.modified_at else None,
+            authors=event.authors,
+            agency=event.agency,
+            canonical_url=event.canonical_url,
+            site_name=event.site_name,
+            site_key=name_key(event.site_name) if event.site_name else None,
+            host=host_of(event.canonical_url or event.url),
+            section=event.section,
+            tags=event.tags,
+            language=event.language or event.extraction.language,
+        )
+
+    def row(self, article_id: str) -> tuple:
+        return (article_id, self.published_at, self.published_utc, self.published_day, self.modified_at,
+                json.dumps(self.authors, ensure_ascii=False), self.agency, self.canonical_url, self.site_name,
+                self.site_key, self.host, self.section, json.dumps(self.tags, ensure_ascii=False), self.language)
+
+
+def utc_sort_key(date: PageDate) -> str:
+    """The instant of a publication date in UTC, sortable as text: ``YYYY-MM-DDTHH:MM:SS``, or ``YYYY-MM-DD`` for
+    a date alone; a time without an offset counts as UTC."""
+    if len(date.value) == 10:
+        return date.value
+    try:
+        moment = dt.datetime.fromisoformat(date.value.replace("Z", "+00:00"))
+    except ValueError:  # matches the pattern but is no datetime ("2025-02-30T10:00")
+        return date.value[:10]
+    if moment.tzinfo is not None:
+        try:
+            moment = moment.astimezone(dt.timezone.utc)
+        except OverflowError:  # 0001-01-01T00:00+01:00
+            return date.value[:10]
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def name_key(name: str) -> str:
+    """A name as the filters compare it: case-folded words without accents, spaced and padded (" jane doe ")."""
+    plain = unicodedata.normalize("NFKD", name.casefold())
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return " " + " ".join(_KEY_WORD.findall(plain)) + " "
+
+
+def host_of(url: str | None) -> str | None:
+    """The URL's host, lower-cased, without "www."; None without a URL."""
+    if not url:
+        return None
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return None
+    return host.removeprefix("www.") or None
 
 
 class SqliteIndex:
     def __init__(self, path: Path | str, readonly: bool = False):
         self.path = Path(path)
         if readonly:
+            if _schema_version(self.path) < SCHEMA_VERSION:
+                migrate(self.path)  # an index an older indexer wrote: a short writable connection upgrades it
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")
             self.db.executescript(SCHEMA)
+            _migrate(self.db)
         self.db.execute("PRAGMA busy_timeout=5000")
 
     def upsert(self, event: EnrichedEvent) -> EnrichedEvent:
@@ -82,28 +217,50 @@ class SqliteIndex:
                 "INSERT INTO documents_fts VALUES (?, ?, ?, ?, ?)",
                 (event.article_id, event.title or "", event.text, entities, " ".join(x.keywords)),
             )
+            _write_meta(self.db, event.article_id, Meta.of(event))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         return event
 
-    def search(self, query: str, limit: int = 10) -> list[Hit]:
-        """Full-text search (FTS5 query syntax; plain words are ANDed), best matches first."""
+    def search(self, query: str, limit: int = 10, *, since: dt.date | None = None, until: dt.date | None = None,
+               site: str | None = None, author: str | None = None, sort: Sort = "relevance") -> list[Hit]:
+        """Full-text search (FTS5 query syntax; plain words are ANDed), best matches first, or the newest
+        publications first with ``sort="date"`` (documents without a publication date last). An empty query
+        lists the documents the filters keep, newest first. Filters (all optional, ANDed):
+        ``since``/``until``: the publication day (the publisher's calendar) within these days, inclusive (a
+        document without a publication date never passes a date filter); ``site``: the site's name (case and
+        accents ignored), or its host or a subdomain of it ("reuters.com" keeps "www.reuters.com" and
+        "uk.reuters.com"; a URL counts by its host), from the canonical URL or else the URL; ``author``: an author
+        whose name holds these words, in this order, whole ("Doe" and "jane doe" keep "Jane Doe", "Jan" does not)."""
+        where, params = _filters(since, until, site, author)
+        if not query.strip():
+            return [_hit(r) for r in self._rows("", where, params, limit, "date")]
         try:
-            rows = self._search(query, limit)
+            rows = self._rows(query, where, params, limit, sort)
         except sqlite3.OperationalError:
             # Not valid FTS5 syntax (quotes, colons, ...): search the words as plain terms instead.
             words = query.replace('"', " ").split()
-            rows = self._search(" ".join(f'"{w}"' for w in words), limit) if words else []
-        return [Hit(article_id=r[0], title=r[1], url=r[2], snippet=r[3], score=-r[4]) for r in rows]
+            rows = self._rows(" ".join(f'"{w}"' for w in words), where, params, limit, sort) if words else []
+        return [_hit(r) for r in rows]
 
-    def _search(self, query: str, limit: int) -> list[tuple]:
+    def _rows(self, query: str, where: list[str], params: list, limit: int, sort: Sort) -> list[tuple]:
+        by_date = "m.published_utc DESC NULLS LAST"
+        if query:
+            source = ("documents_fts f JOIN documents d ON d.article_id = f.article_id "
+                      "LEFT JOIN document_meta m ON m.article_id = d.article_id")
+            found = "snippet(documents_fts, 2, '[', ']', ' … ', 12), bm25(documents_fts)"
+            where, params = ["documents_fts MATCH ?", *where], [query, *params]
+            order = f"{by_date}, bm25(documents_fts)" if sort == "date" else "bm25(documents_fts)"
+        else:
+            source = "documents d LEFT JOIN document_meta m ON m.article_id = d.article_id"
+            found = "coalesce(d.summary, ''), 0.0"
+            order = f"{by_date}, d.indexed_at DESC"
         return self.db.execute(
-            "SELECT f.article_id, d.title, d.url, snippet(documents_fts, 2, '[', ']', ' … ', 12), bm25(documents_fts) "
-            "FROM documents_fts f JOIN documents d ON d.article_id = f.article_id "
-            "WHERE documents_fts MATCH ? ORDER BY bm25(documents_fts) LIMIT ?",
-            (query, limit),
+            f"SELECT d.article_id, d.title, d.url, {found}, m.published_at, m.site_name, m.authors FROM {source} "
+            f"WHERE {' AND '.join(where) or '1'} ORDER BY {order} LIMIT ?",
+            (*params, limit),
         ).fetchall()
 
     def get(self, article_id: str) -> EnrichedEvent | None:
@@ -115,3 +272,84 @@ class SqliteIndex:
 
     def close(self) -> None:
         self.db.close()
+
+
+MAX_AUTHORS = 100  # authors stored (and searchable) per document; a 10,000-name byline keeps its first 100
+
+
+def _write_meta(db: sqlite3.Connection, article_id: str, meta: Meta) -> None:
+    """The document's metadata rows, replacing any it had (inside the caller's transaction)."""
+    db.execute("INSERT OR REPLACE INTO document_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               meta.row(article_id))
+    db.execute("DELETE FROM document_authors WHERE article_id = ?", (article_id,))
+    db.executemany("INSERT INTO document_authors VALUES (?, ?, ?)",
+                   [(article_id, name, name_key(name)) for name in meta.authors[:MAX_AUTHORS]])
+
+
+def _filters(since: dt.date | None, until: dt.date | None, site: str | None, author: str | None
+             ) -> tuple[list[str], list]:
+    """SQL conditions (on documents d, document_meta m) and their parameters for ``search``'s filters."""
+    where: list[str] = []
+    params: list = []
+    if since is not None:
+        where.append("m.published_day >= ?")
+        params.append(since.isoformat())
+    if until is not None:
+        where.append("m.published_day <= ?")
+        params.append(until.isoformat())
+    if site:
+        host = host_of(site if "://" in site else f"http://{site.strip()}") or ""
+        where.append("(m.site_key = ? OR m.host = ? OR m.host LIKE ?)")
+        params += [name_key(site), host, f"%.{host}"]  # a host holds no LIKE wildcard but "_", which is harmless
+    if author:
+        where.append("EXISTS (SELECT 1 FROM document_authors a WHERE a.article_id = d.article_id "
+                     "AND a.name_key LIKE ?)")
+        params.append(f"%{name_key(author)}%")  # keys are words and spaces only: no wildcard inside
+    return where, params
+
+
+def _hit(row: tuple) -> Hit:
+    article_id, title, url, snippet, rank, published_at, site_name, authors = row
+    return Hit(article_id=article_id, title=title, url=url, snippet=snippet, score=-rank,
+               published_at=published_at, site_name=site_name, authors=tuple(json.loads(authors or "[]")))
+
+
+def _schema_version(path: Path) -> int:
+    """The index's ``PRAGMA user_version``; the current one when there is no index (nothing to migrate)."""
+    if not path.exists():
+        return SCHEMA_VERSION
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        db.close()
+
+
+def migrate(path: Path | str) -> None:
+    """Bring the index at ``path``, written by any earlier version, to ``SCHEMA_VERSION`` (module docstring)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA busy_timeout=5000")
+        _migrate(db)
+    finally:
+        db.close()
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Create the metadata tables and fill them, from the stored events, for documents that have no row."""
+    db.executescript(META_SCHEMA)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        missing = db.execute("SELECT d.article_id, d.event FROM documents d LEFT JOIN document_meta m "
+                             "ON m.article_id = d.article_id WHERE m.article_id IS NULL").fetchall()
+        for article_id, raw in missing:
+            try:
+                meta = Meta.of(EnrichedEvent.model_validate_json(raw))
+            except ValueError:  # an event no model reads any more: its document stays, without metadata
+                meta = Meta(None, None, None, None, (), None, None, None, None, None, None, (), None)
+            _write_meta(db, article_id, meta)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
