@@ -5,9 +5,11 @@
 
 Never edit the JSON or the dashboard in Grafana's UI (the provider sets allowUiUpdates: false).
 
-Layout: a "Pipeline" row (targets up, end-to-end latency, articles enriched per minute, throughput by stage,
-boilerplate removed by category, entities extracted by type, the fetcher's fetches in flight by host (top 10)
-and in total), then one "Stage" row per selected ``job`` (repeated by Grafana; a job is a stage): messages
+Layout: a "Pipeline" row (targets up against the targets expected, halted processes, end-to-end latency,
+articles enriched per minute, throughput by stage, boilerplate removed by category, entities extracted by type,
+the fetcher's fetches in flight by host (top 10) and in total), a "Failures" row (where each halted process
+halted and why, dead letters and retries by stage and reason over the time range, failures per second by
+stage, reason and kind), then one "Stage" row per selected ``job`` (repeated by Grafana; a job is a stage): messages
 in/out/dead-lettered per second, processing time p50/p95/p99, consumer lag per partition, messages in
 progress, time since the last processed message, and per process (``instance``): messages in flight against
 its max_in_flight bound, messages awaiting commit, mean window size. Every query filters by the ``job`` and
@@ -36,8 +38,8 @@ QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 FETCHER_BOUND = f'sum(newsflow_max_in_flight{{{F}, stage="fetcher"}})'
 
 
-def target(expr: str, legend: str = "__auto", ref: str = "A", instant: bool = False) -> dict:
-    return {
+def target(expr: str, legend: str = "__auto", ref: str = "A", instant: bool = False, table: bool = False) -> dict:
+    found = {
         "refId": ref,
         "datasource": DATASOURCE,
         "expr": expr,
@@ -46,10 +48,13 @@ def target(expr: str, legend: str = "__auto", ref: str = "A", instant: bool = Fa
         "instant": instant,
         "editorMode": "code",
     }
+    if table:
+        found["format"] = "table"
+    return found
 
 
-def refs(targets: list[tuple[str, str]], instant: bool = False) -> list[dict]:
-    return [target(expr, legend, chr(ord("A") + i), instant) for i, (expr, legend) in enumerate(targets)]
+def refs(targets: list[tuple[str, str]], instant: bool = False, table: bool = False) -> list[dict]:
+    return [target(expr, legend, chr(ord("A") + i), instant, table) for i, (expr, legend) in enumerate(targets)]
 
 
 class Layout:
@@ -113,9 +118,12 @@ def timeseries(layout: Layout, title: str, description: str, targets: list[tuple
     }
 
 
-def stat(layout: Layout, title: str, description: str, expr: str, unit: str, w: int = 4, h: int = 8,
-         thresholds: list[dict] | None = None) -> dict:
+def stat(layout: Layout, title: str, description: str, expr: str | list[tuple[str, str]], unit: str, w: int = 4,
+         h: int = 8, thresholds: list[dict] | None = None, overrides: list[dict] | None = None,
+         mappings: list[dict] | None = None) -> dict:
+    """One value (``expr``), or one value per query, each with its legend as its name."""
     panel_id, pos = layout.place(w, h)
+    several = not isinstance(expr, str)
     return {
         "type": "stat",
         "id": panel_id,
@@ -123,27 +131,63 @@ def stat(layout: Layout, title: str, description: str, expr: str, unit: str, w: 
         "description": description,
         "gridPos": pos,
         "datasource": DATASOURCE,
-        "targets": refs([(expr, "__auto")]),
+        "targets": refs(expr if several else [(expr, "__auto")]),
         "fieldConfig": {
             "defaults": {
                 "unit": unit,
                 "thresholds": {"mode": "absolute", "steps": thresholds or [{"color": "green", "value": None}]},
+                "mappings": mappings or [],
             },
-            "overrides": [],
+            "overrides": overrides or [],
         },
         "options": {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
             "colorMode": "value",
-            "graphMode": "area",
-            "textMode": "value",
+            "graphMode": "none" if several else "area",
+            "textMode": "value_and_name" if several else "value",
             "justifyMode": "auto",
             "orientation": "auto",
         },
     }
 
 
+def table(layout: Layout, title: str, description: str, expr: str, columns: dict[str, str], no_value: str,
+          w: int = 8, h: int = 8) -> dict:
+    """The series of an instant query, one row each: their labels named in ``columns`` (label -> header, in
+    order) and the value (header ``columns["Value"]``); ``no_value`` when there is none."""
+    panel_id, pos = layout.place(w, h)
+    order = {name: i for i, name in enumerate(columns)}
+    return {
+        "type": "table",
+        "id": panel_id,
+        "title": title,
+        "description": description,
+        "gridPos": pos,
+        "datasource": DATASOURCE,
+        "targets": refs([(expr, "__auto")], instant=True, table=True),
+        "fieldConfig": {"defaults": {"noValue": no_value, "custom": {"align": "auto"}}, "overrides": []},
+        "options": {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}},
+        "transformations": [{
+            "id": "organize",
+            "options": {
+                "excludeByName": {"Time": True, "__name__": True, "job": True},
+                "indexByName": order,
+                "renameByName": columns,
+            },
+        }],
+    }
+
+
+def by_name(name: str, properties: list[dict]) -> dict:
+    return {"matcher": {"id": "byName", "options": name}, "properties": properties}
+
+
+def red_from(value: float) -> list[dict]:
+    return [{"color": "green", "value": None}, {"color": "red", "value": value}]
+
+
 def bargauge(layout: Layout, title: str, description: str, expr: str, legend: str, unit: str,
-             w: int = 8, h: int = 8) -> dict:
+             w: int = 8, h: int = 8, no_value: str | None = None) -> dict:
     """Totals over the dashboard's time range, one bar per label value (an instant query)."""
     panel_id, pos = layout.place(w, h)
     return {
@@ -161,6 +205,7 @@ def bargauge(layout: Layout, title: str, description: str, expr: str, legend: st
                 "decimals": 0,
                 "color": {"mode": "continuous-BlPu"},
                 "thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}]},
+                **({"noValue": no_value} if no_value else {}),
             },
             "overrides": [],
         },
@@ -200,21 +245,35 @@ def pipeline_row(layout: Layout) -> list[dict]:
     return [
         row,
         stat(
-            layout, "Targets up", "Service processes Prometheus scrapes successfully (the up metric).",
-            f"sum(up{{{F}}})", "none", w=4,
-            thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
+            layout, "Targets up",
+            "up: service processes Prometheus scrapes successfully. expected: every target Prometheus is "
+            "configured to scrape (count of the up series: each job's fixed target in "
+            "deploy/prometheus/targets/<job>.yml, whether its service runs or not, plus each process announced "
+            "in .data/targets/). down: expected - up, red from 1 (alert ServiceDown after a minute).",
+            [(f"sum(up{{{F}}})", "up"), (f"count(up{{{F}}})", "expected"), (f"count(up{{{F}}} == 0) or count(up{{{F}}}) * 0", "down")],
+            "none", w=4, overrides=[by_name("down", [{"id": "thresholds", "value": {
+                "mode": "absolute", "steps": red_from(1)}}])],
+        ),
+        stat(
+            layout, "Halted processes",
+            "Service processes that stopped taking messages and hold the message they halted at, uncommitted "
+            "(newsflow_circuit_open): their circuit breaker opened on too many systemic dead letters (a bug, "
+            "a producer sending garbage), or the broker would not take a message's outcome. The Failures row "
+            "says where and why (alert CircuitBreakerOpen). Fix the cause, then restart the service: "
+            "make restart SERVICE=<stage> (docker compose restart <stage>); it resumes at that message.",
+            f"sum(newsflow_circuit_open{{{F}}})", "none", w=4, thresholds=red_from(1),
         ),
         timeseries(
             layout, "End-to-end latency",
             "From an article's ingested_at to its enriched event (newsflow_end_to_end_latency_seconds, indexer).",
-            quantiles("newsflow_end_to_end_latency_seconds"), "s", w=10,
+            quantiles("newsflow_end_to_end_latency_seconds"), "s", w=8,
         ),
         timeseries(
             layout, "Articles enriched per minute",
             "Enriched events the indexer produced to events.enriched, per minute.",
             [(f'sum(rate(newsflow_messages_produced_total{{{F}, stage="indexer"}}[$__rate_interval])) * 60',
               "enriched / min")],
-            "none", w=10,
+            "none", w=8,
         ),
         timeseries(
             layout, "Messages in per second, by stage",
@@ -252,6 +311,55 @@ def pipeline_row(layout: Layout) -> list[dict]:
                 (FETCHER_BOUND, "max_in_flight (all fetchers)"),
             ],
             "none", w=8, overrides=[dashed("max_in_flight.*")],
+        ),
+    ]
+
+
+def failures_row(layout: Layout) -> list[dict]:
+    """What failed, and what halted: across stages, each series labelled by stage (the job variable filters)."""
+    row = layout.row("Failures")
+    failed = f"newsflow_messages_failed_total{{{F}}}"
+    return [
+        row,
+        table(
+            layout, "Halted at",
+            "Each halted process (newsflow_halted_offset): the message it halted at (topic, partition, "
+            "offset; neither finished nor committed, so its partition's lag grows), the cause (breaker_in_a_row, "
+            "breaker_share: its circuit breaker counted too many systemic dead letters, see "
+            "NEWSFLOW_<SERVICE>_BREAKER_REASONS; undeliverable: the broker would not take the outcome) and the "
+            "reason of that message's failure. Look at `newsflow dlq list --stage <stage>`, fix the cause, then "
+            "make restart SERVICE=<stage>: it resumes at that offset. `newsflow status` says the same.",
+            f"max by (stage, instance, cause, reason, topic, partition) (newsflow_halted_offset{{{F}}})",
+            {"stage": "stage", "instance": "instance", "cause": "cause", "reason": "reason", "topic": "topic",
+             "partition": "partition", "Value": "offset"},
+            "no process is halted", w=8,
+        ),
+        bargauge(
+            layout, "Dead letters by reason",
+            "Messages sent to articles.dlq over the selected time range, by stage and reason "
+            "(newsflow_messages_dead_lettered_total). An article's own outcome (http_status, blocked_address, "
+            "too_large, unsupported_content, empty_content, robots_disallowed...) is normal in a news feed; "
+            "processing_error (a bug), malformed_json or invalid_message (a producer sending garbage) are "
+            "not, and trip the circuit breaker. `newsflow dlq list --reason R` shows them.",
+            f"sum by (stage, reason) (increase(newsflow_messages_dead_lettered_total{{{F}}}[$__range])) > 0",
+            "{{stage}}: {{reason}}", "none", no_value="no dead letter",
+        ),
+        bargauge(
+            layout, "Retries by reason",
+            "Retries after a transient failure over the selected time range, by stage and reason "
+            "(newsflow_messages_retried_total): http_unavailable (a site answering 5xx, 429 or 408, or timing "
+            "out: retried with backoff, then dead-lettered), broker_unavailable (the broker not taking a "
+            "produce: retried for as long as it lasts, never dead-lettered).",
+            f"sum by (stage, reason) (increase(newsflow_messages_retried_total{{{F}}}[$__range])) > 0",
+            "{{stage}}: {{reason}}", "none", no_value="no retry",
+        ),
+        timeseries(
+            layout, "Failures per second, by reason",
+            "newsflow_messages_failed_total by stage, reason and kind (permanent: dead-lettered; transient: "
+            "retried), for the reasons that failed at least once in the selected time range.",
+            [(f"sum by (stage, reason, kind) (rate({failed}[$__rate_interval])) and on (stage, reason, kind) "
+              f"sum by (stage, reason, kind) (increase({failed}[$__range])) > 0", "{{stage}}: {{reason}} ({{kind}})")],
+            "suffix: msg/s", w=24,
         ),
     ]
 
@@ -354,7 +462,7 @@ def variable(name: str, label: str, query: str) -> dict:
 
 def build() -> dict:
     layout = Layout()
-    panels = pipeline_row(layout) + stage_row(layout)
+    panels = pipeline_row(layout) + failures_row(layout) + stage_row(layout)
     return {
         "uid": UID,
         "title": TITLE,

@@ -124,3 +124,48 @@ def test_dashboard_provider_loads_files_and_forbids_ui_changes():
     assert provider["type"] == "file"
     assert provider["allowUiUpdates"] is False and provider["disableDeletion"] is True
     assert provider["options"]["path"] == "${NEWSFLOW_GRAFANA_DASHBOARDS}"
+
+
+def test_dashboard_answers_what_failed_and_is_it_healthy():
+    """Issue 10.7: dead letters by reason, retries, halted stages, and targets up against the targets expected."""
+    board = dashboard()
+    by_title = {p["title"]: p for p in panels(board)}
+    exprs = {title: [t["expr"] for t in p["targets"]] for title, p in by_title.items()}
+    legends = {title: [t["legendFormat"] for t in p["targets"]] for title, p in by_title.items()}
+
+    assert legends["Targets up"] == ["up", "expected", "down"]
+    assert [e.split("(")[0] for e in exprs["Targets up"]] == ["sum", "count", "count"]
+    assert all(metric_names(e) == set() and "up{" in e for e in exprs["Targets up"])
+    assert by_title["Targets up"]["options"]["textMode"] == "value_and_name"
+
+    assert [metric_names(e) for e in exprs["Halted processes"]] == [{"newsflow_circuit_open"}]
+    halted_at = by_title["Halted at"]
+    assert halted_at["type"] == "table" and halted_at["targets"][0]["instant"]
+    (halted,) = exprs["Halted at"]
+    assert metric_names(halted) == {"newsflow_halted_offset"}
+    assert "by (stage, instance, cause, reason, topic, partition)" in halted
+
+    for title, metric in (("Dead letters by reason", "newsflow_messages_dead_lettered_total"),
+                          ("Retries by reason", "newsflow_messages_retried_total")):
+        (expr,) = exprs[title]
+        assert metric_names(expr) == {metric} and expr.startswith("sum by (stage, reason) (increase(")
+        assert legends[title] == ["{{stage}}: {{reason}}"]
+    (failures,) = exprs["Failures per second, by reason"]
+    assert metric_names(failures) == {"newsflow_messages_failed_total"} and "by (stage, reason, kind)" in failures
+    # none of them repeats per stage: one view of every stage's failures
+    assert not {"Targets up", "Halted processes", "Halted at", "Dead letters by reason", "Retries by reason",
+                "Failures per second, by reason"} & {p["title"] for p in panels(board) if p["id"] in repeated_panels(board)}
+
+
+def test_panels_do_not_overlap():
+    taken: set[tuple[int, int]] = set()
+    for panel in board_panels_with_rows():
+        pos = panel["gridPos"]
+        assert pos["x"] + pos["w"] <= 24, panel["title"]
+        cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])}
+        assert not cells & taken, panel["title"]
+        taken |= cells
+
+
+def board_panels_with_rows() -> list[dict]:
+    return [p for p in dashboard()["panels"]] + [c for p in dashboard()["panels"] for c in p.get("panels", [])]

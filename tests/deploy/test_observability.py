@@ -10,7 +10,9 @@ It also announces a second fetcher "process": a metrics endpoint in this test pr
 registry (services/runtime/metrics.py), two hosts with fetches in flight and a max_in_flight of 128. So the
 ``fetcher`` job must have two targets (two processes of one stage, both scraped), and the fetches-in-flight
 panels (whose series exist only while a fetch is in flight, never for long with the test's inline articles)
-have series to show.
+have series to show. And it announces a halted cleaner "process" (the cleaner's registry, halted by its circuit
+breaker at articles.fetched[3]@41 on processing_error, as StageRunner.halted exports it), so the halt panels
+have a series and the CircuitBreakerOpen alert must fire, for it alone.
 
 How queries are checked:
 - Dashboard panels: Grafana's variables are substituted ($job, $instance -> ``.*``; $__rate_interval -> 1m;
@@ -22,7 +24,8 @@ How queries are checked:
   ``sum by (stage) (increase(newsflow_messages_consumed_total[5m]))``. Each must return a series. A
   subquery's resolution is lowered to 1s (``[10m:30s]`` -> ``[10m:1s]``) because this Prometheus is
   seconds old. Prometheus itself must also report every rule as evaluated without error (/api/v1/rules).
-- One malformed message is pushed with the articles, so the dead-letter and failure counters have series.
+- One malformed message and one URL answering 500 (retried, then dead-lettered http_unavailable) are pushed
+  with the articles, so the dead-letter, retry and failure counters move.
 
 Prometheus: the Debian package's binary (deploy/prometheus/install.sh), on a free port of 127.0.0.1, its TSDB
 in a temp folder, scrape and rule evaluation every 1s; the fixture stops it at the end.
@@ -59,7 +62,7 @@ from deploy_helpers import (
 
 from services.runtime import discovery
 from services.runtime.metrics import stage_metrics
-from tests.harness import free_port, wait_until
+from tests.harness import free_port, request, wait_until
 
 SCRAPE_INTERVAL = "1s"
 TIMEOUT = httpx.Timeout(10.0)
@@ -79,6 +82,10 @@ ARTICLES = [
 
 
 SECOND_FETCHER_HOSTS = {"news.example": 2, "wire.example": 1}  # the second fetcher's fetches in flight
+# Where and why the halted cleaner "process" halted (the labels and value of its newsflow_halted_offset).
+HALT = {"stage": "cleaner", "cause": "breaker_in_a_row", "reason": "processing_error", "topic": "articles.fetched",
+        "partition": "3"}
+HALT_OFFSET = 41
 
 
 def processes(pipeline) -> list[tuple[str, object]]:
@@ -143,6 +150,10 @@ def second_fetcher():
     metrics.max_in_flight.labels("fetcher").set(128)
     metrics.in_flight.labels("fetcher").set(len(SECOND_FETCHER_HOSTS))
     metrics.watch_fetches(lambda: dict(SECOND_FETCHER_HOSTS))
+    yield from _serve(metrics)
+
+
+def _serve(metrics):
     server, thread = start_http_server(0, addr="127.0.0.1", registry=metrics.registry)
     try:
         yield f"127.0.0.1:{server.server_address[1]}"
@@ -152,29 +163,41 @@ def second_fetcher():
         thread.join(10)
 
 
-def announce(pipeline, second_fetcher: str) -> Path:
+@pytest.fixture(scope="module")
+def halted_cleaner():
+    """A halted cleaner "process": the cleaner's metrics registry, halted by its circuit breaker (HALT), served
+    from this test process. Yields its address; the caller announces it."""
+    metrics = stage_metrics("cleaner")
+    metrics.halted(HALT["cause"], HALT["reason"], HALT["topic"], int(HALT["partition"]), HALT_OFFSET)
+    yield from _serve(metrics)
+
+
+def announce(pipeline, second_fetcher: str, halted_cleaner: str) -> list[Path]:
     """Announce every service process in the pipeline's targets folder as it does itself (unless it already
-    did), and the second fetcher under this test's pid. Returns the folder."""
+    did), and the second fetcher and the halted cleaner under this test's pid. Returns the files of these two."""
     folder = pipeline.targets_dir
     for stage, service in processes(pipeline):
         if not (folder / f"{stage}-{service.process.pid}.json").exists():
             discovery.announce(folder, stage, "127.0.0.1", service.metrics_port, pid=service.process.pid)
-    host, port = second_fetcher.rsplit(":", 1)
-    discovery.announce(folder, "fetcher", host, int(port))
-    return folder
+    ours = []
+    for stage, address in (("fetcher", second_fetcher), ("cleaner", halted_cleaner)):
+        host, port = address.rsplit(":", 1)
+        ours.append(discovery.announce(folder, stage, host, int(port)))
+    return ours
 
 
-def expected_targets(pipeline, second_fetcher: str) -> list[tuple[str, str]]:
+def expected_targets(pipeline, second_fetcher: str, halted_cleaner: str) -> list[tuple[str, str]]:
     """(job, instance) of every process Prometheus must scrape, each once."""
     return sorted([(stage, f"127.0.0.1:{s.metrics_port}") for stage, s in processes(pipeline)]
-                  + [("fetcher", second_fetcher)])
+                  + [("fetcher", second_fetcher), ("cleaner", halted_cleaner)])
 
 
 @pytest.fixture(scope="module")
-def prometheus(pipeline, second_fetcher, tmp_path_factory):
+def prometheus(pipeline, second_fetcher, halted_cleaner, tmp_path_factory):
     binary = tool("prometheus")
     workdir = tmp_path_factory.mktemp("prometheus")
-    config = write_config(workdir, metrics_ports(pipeline), announce(pipeline, second_fetcher))
+    announced = announce(pipeline, second_fetcher, halted_cleaner)
+    config = write_config(workdir, metrics_ports(pipeline), pipeline.targets_dir)
     port = free_port()
     log = workdir / "prometheus.log"
     with log.open("wb") as out:
@@ -198,6 +221,8 @@ def prometheus(pipeline, second_fetcher, tmp_path_factory):
         wait_until(ready, 60, what="prometheus to be ready")
         yield prom
     finally:
+        for file in announced:  # the session's pipeline outlives this module: leave no fake process announced
+            file.unlink(missing_ok=True)
         client.close()
         process.terminate()
         try:
@@ -233,13 +258,14 @@ def _catch_up(pipeline, prometheus: Prometheus) -> None:
 
 
 @pytest.fixture(scope="module")
-def observed(pipeline, prometheus, second_fetcher):
+def observed(pipeline, prometheus, second_fetcher, halted_cleaner, web):
     """Articles pushed through the pipeline in two rounds, Prometheus caught up after each.
 
-    Round 1 (one article and one malformed message, dead-lettered by the fetcher) makes every lazily
-    created series exist (a counter child appears at its first increment, so Prometheus never sees that
-    increment); round 2 then moves counters that Prometheus already knows, so rates are above zero."""
-    expected = expected_targets(pipeline, second_fetcher)
+    Round 1 (one article, one malformed message and one URL answering 500, both dead-lettered by the fetcher,
+    the URL after its retries) makes every lazily created series exist (a counter child appears at its first
+    increment, so Prometheus never sees that increment); round 2 then moves counters that Prometheus already
+    knows, so rates are above zero."""
+    expected = expected_targets(pipeline, second_fetcher, halted_cleaner)
 
     def all_up():
         up = prometheus.query("up")
@@ -249,7 +275,9 @@ def observed(pipeline, prometheus, second_fetcher):
     wait_until(all_up, 60, what=f"every process to be up in prometheus: {expected}")
     ids = pipeline.push_texts(ARTICLES[:1])
     pipeline.push_raw([b"{not json: observability test"], key=f"observability-{uuid.uuid4().hex[:8]}".encode())
+    (unavailable,) = pipeline.push([request(url=f"{web}/status/500")])
     pipeline.wait_enriched(ids, timeout=240)
+    pipeline.dead_letters(1, timeout=120, where=lambda d: d.key == unavailable.encode())
     _catch_up(pipeline, prometheus)
     more = pipeline.push_texts(ARTICLES[1:])
     pipeline.wait_enriched(more, timeout=240)
@@ -279,12 +307,12 @@ def _poll_all(prometheus: Prometheus, checks: list[tuple[str, str]], timeout: fl
     return failures
 
 
-def test_targets_are_every_process_once_and_healthy(pipeline, prometheus, observed, second_fetcher):
+def test_targets_are_every_process_once_and_healthy(pipeline, prometheus, observed, second_fetcher, halted_cleaner):
     """Each service process is named by its job's fixed target file and by its announced file: one target.
     The announced files' stage and pid labels are dropped (the target is job and instance)."""
     targets = prometheus.api("targets", state="active")["activeTargets"]
     assert sorted((t["labels"]["job"], t["labels"]["instance"]) for t in targets) == expected_targets(
-        pipeline, second_fetcher)
+        pipeline, second_fetcher, halted_cleaner)
     assert {t["labels"]["job"] for t in targets} == set(STAGES)
     assert all(set(t["labels"]) == {"job", "instance"} for t in targets), [t["labels"] for t in targets]
     assert all(t["health"] == "up" for t in targets), [(t["labels"], t["lastError"]) for t in targets]
@@ -346,6 +374,38 @@ def test_every_alert_rule_evaluates_on_existing_series(prometheus, observed):
     assert not failures, "\n".join(failures)
 
 
+def _panel_query(title: str, ref: str = "A") -> str:
+    (target,) = [t for p, t in queries(dashboard()) if p["title"] == title and t["refId"] == ref]
+    return substitute(target["expr"])
+
+
+def test_failure_and_health_panels_show_what_failed_and_what_halted(pipeline, prometheus, observed, second_fetcher,
+                                                                     halted_cleaner):
+    """Issue 10.7, beyond "has a series": the new panels show this pipeline's failures and the halted cleaner."""
+    expected = len(expected_targets(pipeline, second_fetcher, halted_cleaner))
+    targets = [float(prometheus.query(_panel_query("Targets up", ref))[0]["value"][1]) for ref in "ABC"]
+    assert targets == [expected, expected, 0]  # up, expected, down
+
+    (halted,) = prometheus.query(_panel_query("Halted processes"))
+    assert float(halted["value"][1]) == 1
+    (row,) = prometheus.query(_panel_query("Halted at"))
+    assert row["metric"] == {**HALT, "instance": halted_cleaner} and float(row["value"][1]) == HALT_OFFSET
+
+    def by_stage_reason(title: str) -> dict[tuple[str, str], float]:
+        return {(r["metric"]["stage"], r["metric"]["reason"]): float(r["value"][1])
+                for r in prometheus.query(_panel_query(title))}
+
+    dead = wait_until(lambda: (d := by_stage_reason("Dead letters by reason")).get(("fetcher", "http_unavailable"))
+                      and d, 30, what="the http_unavailable dead letter on the panel")
+    assert dead.get(("fetcher", "malformed_json"), 0) >= 1
+    assert all(v > 0 for v in dead.values())  # only reasons that happened
+    retries = by_stage_reason("Retries by reason")
+    assert retries.get(("fetcher", "http_unavailable"), 0) >= 1 and all(v > 0 for v in retries.values())
+    failures = {(r["metric"]["stage"], r["metric"]["reason"], r["metric"]["kind"])
+                for r in prometheus.query(_panel_query("Failures per second, by reason"))}
+    assert {("fetcher", "malformed_json", "permanent"), ("fetcher", "http_unavailable", "transient")} <= failures
+
+
 def test_prometheus_evaluates_every_alert_rule_without_error(prometheus, observed):
     names = {rule["alert"] for rule in alert_rules()}
 
@@ -358,4 +418,5 @@ def test_prometheus_evaluates_every_alert_rule_without_error(prometheus, observe
     rules = wait_until(evaluated, 30, what="every alert rule to be evaluated")
     assert all(r["health"] == "ok" for r in rules.values()), {n: r.get("lastError") for n, r in rules.items()}
     firing = [a["labels"] for r in rules.values() for a in r.get("alerts", []) if a["state"] == "firing"]
-    assert not firing, firing
+    # the halted cleaner "process", alone: a stage halted is an alert at once
+    assert firing == [{"alertname": "CircuitBreakerOpen", "severity": "critical", "stage": "cleaner"}], firing
