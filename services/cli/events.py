@@ -42,7 +42,7 @@ def run_tail(args: argparse.Namespace) -> int:
         if wanted and event.article_id not in wanted:
             continue
         if args.since and event.indexed_at < args.since:
-            continue  # stamped by the broker after --since, but indexed before it (an event re-sent)
+            continue  # written to the topic after --since, but indexed before it: not this run's
         print(event.model_dump_json() if args.format == "json" else summary_line(event), flush=True)
         seen += 1
         wanted.discard(event.article_id)
