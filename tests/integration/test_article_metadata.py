@@ -6,7 +6,6 @@ shows it."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 import uuid
