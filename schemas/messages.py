@@ -158,6 +158,7 @@ class BoilerplateCategory(str, enum.Enum):
     feed_notice = "feed_notice"
     comments = "comments"
     other = "other"
+    metadata = "metadata"  # not boilerplate: a byline, "Published ..." or agency line that became ArticleMeta fields
 
 
 PAGE_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$"

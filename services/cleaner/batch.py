@@ -1,8 +1,13 @@
 """The batch interface behind ``newsflow clean``: JSONL in, JSONL out, one line per input line.
 
-In:  ``{"id": ..., "html": ...}`` or ``{"id": ..., "text": ...}``
-Out: ``{"id": ..., "text": ..., "title": ..., "removed": {category: count}}``, or ``{"id": ..., "error": ...}``
-for a line that cannot be read (the batch goes on).
+In:  ``{"id": ..., "html": ..., "url": ...}`` or ``{"id": ..., "text": ...}`` (``url``: optional, the page's
+     final URL: relative links and URL dates are read against it; ``metadata``: optional, as the ingest
+     request's, its values win)
+Out: ``{"id", "text", "title", "removed": {category: count}}`` and the article's metadata as the cleaned
+     message carries it (``published_at``/``modified_at``: ``{"value", "provenance"}`` or null, ``authors``,
+     ``agency``, ``canonical_url``, ``site_name``, ``description``, ``image``, ``language``, ``section``,
+     ``tags``), plus ``published``: the publication date's value alone (what scorers read); or
+     ``{"id": ..., "error": ...}`` for a line that cannot be read (the batch goes on).
 
     python -m services.cleaner.batch < pages.jsonl > clean.jsonl
 """
@@ -17,6 +22,7 @@ from typing import Iterable, TextIO
 from services.cleaner import html as _html_mode  # noqa: F401  (imports trafilatura once, at start-up)
 from services.cleaner import lines as _lines
 from services.cleaner.extract import clean_html, clean_text
+from services.cleaner.logic import with_ingest_metadata
 
 _lines.load_model()  # read both models at start-up, not on the first record
 _lines.load_model(str(_lines.HTML_MODEL_PATH))
@@ -32,14 +38,23 @@ def clean_record(line: str) -> dict:
         return {"id": None, "error": "a line must be a JSON object"}
     rid = rec.get("id")
     html, text = rec.get("html"), rec.get("text")
+    url = rec.get("url") if isinstance(rec.get("url"), str) else None
     if isinstance(html, str):
-        cleaned = clean_html(html)
+        cleaned = clean_html(html, url)
     elif isinstance(text, str):
         cleaned = clean_text(text)
     else:
         return {"id": rid, "error": 'expected a string "html" or "text" field'}
+    metadata = rec.get("metadata")
+    if isinstance(metadata, dict):
+        page = with_ingest_metadata(cleaned.meta, {k: v for k, v in metadata.items() if isinstance(v, str)}, None)
+    else:
+        page = cleaned.meta
+    fields = {k: (v.model_dump() if hasattr(v, "model_dump") else list(v) if isinstance(v, tuple) else v)
+              for k, v in page.article_fields().items()}
     out = {"id": rid, "text": cleaned.text, "title": cleaned.title,
-           "removed": {cat.value: n for cat, n in sorted(cleaned.removed.items(), key=lambda kv: kv[0].value)}}
+           "removed": {cat.value: n for cat, n in sorted(cleaned.removed.items(), key=lambda kv: kv[0].value)},
+           "published": page.published_at.value if page.published_at else None, **fields}
     if not cleaned.text:
         out["error"] = "no article text found"
     return out

@@ -14,12 +14,15 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
 from schemas.messages import BoilerplateCategory
 from services.cleaner import lines as L
+from services.cleaner import textmeta
 from services.cleaner.categories import COMMENT_SIGNATURE, categorise
+from services.cleaner.meta import EMPTY_META, PageMeta
 
 log = logging.getLogger("newsflow.cleaner")
 
@@ -31,6 +34,7 @@ class Cleaned:
     text: str  # article body, paragraphs separated by "\n\n"
     title: str | None
     removed: dict[BoilerplateCategory, int] = field(default_factory=dict)  # only non-zero counts
+    meta: PageMeta = EMPTY_META  # what the page or text says about the article (meta.py, textmeta.py)
 
 
 EMPTY = Cleaned(text="", title=None, removed={})
@@ -97,10 +101,13 @@ def decide(x: np.ndarray, p: np.ndarray, texts: list[str], span: bool,
 
 
 def classify_lines(lines: list[L.Line], model: dict | None, title: str | None = None,
-                   span: bool = False, x: np.ndarray | None = None) -> tuple[list[bool], Counter]:
+                   span: bool = False, x: np.ndarray | None = None,
+                   meta_lines: set[int] = frozenset()) -> tuple[list[bool], Counter]:
     """Keep/drop decision for every line, and the categories of the dropped ones (no model: sentence-like lines).
 
-    ``x``: the lines' features if the caller has them already (``L.features(lines, model's stopwords, title)``)."""
+    ``x``: the lines' features if the caller has them already (``L.features(lines, model's stopwords, title)``).
+    ``meta_lines``: lines that left the body for the metadata (``textmeta.text_meta``): dropped, counted as
+    ``metadata`` whatever the model says."""
     if not lines:
         return [], Counter()
     if x is None:
@@ -108,28 +115,35 @@ def classify_lines(lines: list[L.Line], model: dict | None, title: str | None = 
     p = L.score_lines(x, model) if model is not None else (x[:, L.SENTENCE_LIKE] > 0).astype(np.float64)
     keep_arr, thread = decide(x, p, [line.text for line in lines], span and model is not None,
                               model["threshold"] if model is not None else 0.5)
+    if meta_lines:
+        keep_arr[list(meta_lines)] = False
     dropped = np.flatnonzero(~keep_arr)
     cats = L.categories_of(x[dropped], x[dropped, L.BLOCK_LINES] > 2) if dropped.size else []
     if thread is not None:  # what the thread cut took counts as comments, whatever its own cues say
         cats = [BoilerplateCategory.comments if i >= thread else c for i, c in zip(dropped.tolist(), cats)]
+    if meta_lines:
+        cats = [BoilerplateCategory.metadata if i in meta_lines else c for i, c in zip(dropped.tolist(), cats)]
     removed = Counter(cats)
     return keep_arr.tolist(), removed
 
 
-def clean_text(text: str) -> Cleaned:
+def clean_text(text: str, now: datetime | None = None) -> Cleaned:
+    """``now``: the latest credible publication time (the article's ingest time; default: the clock)."""
     try:
-        return _clean_text(text)
+        return _clean_text(text, now)
     except Exception:  # never raise on odd input: the worst outcome is no text
         log.exception("clean_text failed")
         return EMPTY
 
 
-def _clean_text(text: str) -> Cleaned:
+def _clean_text(text: str, now: datetime | None = None) -> Cleaned:
     if not isinstance(text, str) or not text.strip():
         return EMPTY
     text = text.replace("\x00", "")
     lines = L.split_lines(text)
-    keep, removed = classify_lines(lines, L.load_model(), span=True)
+    found, meta_lines = textmeta.text_meta([line.text for line in lines], now)
+    meta_lines.discard(0)  # the first line is the headline's place: a "By ..." first line is not taken as one
+    keep, removed = classify_lines(lines, L.load_model(), span=True, meta_lines=meta_lines)
     title = None
     if lines and len(lines[0].text) <= 300:
         first = lines[0].text
@@ -140,7 +154,9 @@ def _clean_text(text: str) -> Cleaned:
         elif len(lines) > 1 and _looks_like_a_headline(first):
             title, keep[0] = first, False
     kept = [line for line, k in zip(lines, keep) if k]
-    return Cleaned(text=_join(kept), title=title, removed={c: n for c, n in removed.items() if n > 0})
+    body = _join(kept)
+    meta = PageMeta(**found, language=textmeta.check_language(None, body), title=title)
+    return Cleaned(text=body, title=title, removed={c: n for c, n in removed.items() if n > 0}, meta=meta)
 
 
 def _looks_like_a_headline(line: str) -> bool:
@@ -148,11 +164,12 @@ def _looks_like_a_headline(line: str) -> bool:
     return len(L.WORD_RE.findall(line)) <= 25 and not line.endswith((".", "!", "?", ":", ";", ",", "…"))
 
 
-def clean_html(html: str) -> Cleaned:
+def clean_html(html: str, url: str | None = None, now: datetime | None = None) -> Cleaned:
+    """``url``: the page's final URL (relative links, URL dates); ``now`` as for ``clean_text``."""
     try:
         from services.cleaner.html import clean_html as _clean_html
 
-        return _clean_html(html)
+        return _clean_html(html, url, now)
     except Exception:
         log.exception("clean_html failed")
         return EMPTY

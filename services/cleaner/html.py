@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import replace
+from datetime import datetime
 from functools import lru_cache
 
 import html_text
@@ -31,6 +33,7 @@ from trafilatura.utils import repair_faulty_html
 
 from schemas.messages import BoilerplateCategory as Cat
 from services.cleaner import lines as L
+from services.cleaner import meta, textmeta
 
 MAX_HTML_BYTES = 20_000_000
 _TITLE_RE = re.compile(r"\s+")
@@ -241,14 +244,15 @@ def _reads_like_a_menu(x: np.ndarray) -> float | None:
     return share if share < MENU_MAX_PROSE else None
 
 
-def clean_html(html: str):
+def clean_html(html: str, url: str | None = None, now: datetime | None = None):
     from services.cleaner.extract import EMPTY, Cleaned, _join, clean_text, classify_lines
 
     tree = _parse(html)
     if tree is None:
         return EMPTY
     removed = count_furniture(tree)
-    title = _title(tree)
+    page = meta.page_meta(tree, url, now=now, htmldate_fallback=False)  # before trafilatura works on the tree
+    title = page.title or _title(tree)
     text, _ = main_content(html, tree)
     text, _ = complete_truncated(tree, text)
     lines = L.split_lines(text)
@@ -263,10 +267,13 @@ def clean_html(html: str):
         fallback_lines = L.split_lines(fallback.text)
         if fallback_lines and prose_share(fallback_lines, model["stopwords"]) > menu_share + 0.2:
             removed.update(fallback.removed)
-            return Cleaned(text=fallback.text, title=title or fallback.title,
-                           removed={c: n for c, n in removed.items() if n > 0})
+            title = title or fallback.title
+            body = without_title(fallback.text, title)
+            return Cleaned(text=body, title=title, removed={c: n for c, n in removed.items() if n > 0},
+                           meta=_complete(page, fallback.meta, tree, url, now, body))
+    found, meta_lines = textmeta.text_meta([line.text for line in lines], now)
     if lines:
-        keep, dropped = classify_lines(lines, model, x=x)
+        keep, dropped = classify_lines(lines, model, x=x, meta_lines=meta_lines)
         kept = [line for line, k in zip(lines, keep) if k]
         removed.update(dropped)
         body = _join(kept)
@@ -278,4 +285,32 @@ def clean_html(html: str):
         # the page's <title> is flattened into that text too: it is the title, not an article
         body = "\n\n".join(part for part in fallback.text.split("\n\n") if _SPACE_RE.sub(" ", part).strip() != title)
         removed.update(fallback.removed)
-    return Cleaned(text=body, title=title, removed={c: n for c, n in removed.items() if n > 0})
+        found = {**fallback.meta.article_fields(), **found}
+    body = without_title(body, title)
+    return Cleaned(text=body, title=title, removed={c: n for c, n in removed.items() if n > 0},
+                   meta=_complete(page, found, tree, url, now, body))
+
+
+def without_title(body: str, title: str | None) -> str:
+    """``body`` without its first paragraph when that paragraph is the title: the text never repeats the title
+    (in both modes the title is returned apart, as ``title``)."""
+    if not title or not body:
+        return body
+    first, sep, rest = body.partition("\n\n")
+    head, nl, tail = first.partition("\n")
+    if _SPACE_RE.sub(" ", head).strip().casefold() != _SPACE_RE.sub(" ", title).strip().casefold():
+        return body
+    return (tail + sep + rest if tail else rest) if (tail or rest) else body
+
+
+def _complete(page, found, tree, url: str | None, now: datetime | None, body: str):
+    """The page's metadata, completed by what its body lines say (``found``: field values, or a PageMeta) where
+    the markup said nothing, then by htmldate's search of the page for a date; the language checked against
+    the body."""
+    if not isinstance(found, dict):
+        found = found.article_fields()
+    fill = {k: v for k, v in found.items() if v and not getattr(page, k) and k != "language"}
+    published = fill.pop("published_at", None) or page.published_at
+    if published is None:
+        published = meta.htmldate_date(tree, url, textmeta.date_limits(now))
+    return replace(page, **fill, published_at=published, language=textmeta.check_language(page.language, body))

@@ -1,0 +1,455 @@
+"""What an HTML page says about its article: dates, authors, canonical URL, site, description, image, language,
+section, tags and title (pure; reads the tree ``html._parse`` built, never changes it).
+
+Sources, best first (the first that gives a sane value wins; its name is the value's provenance):
+
+    published_at  jsonld:datePublished > meta:<name> (article:published_time, datePublished, pubdate, ...) >
+                  time[itemprop=datePublished] / time[pubdate] > jsonld:dateCreated > url (a full /2024/03/05/ date)
+                  > htmldate (its fast mode on the same tree: headers, abbr/time elements, the page's text)
+    modified_at   jsonld:dateModified > meta:article:modified_time (og:updated_time, dateModified, ...)
+    authors       jsonld:author > meta:author (author, article:author, dc.creator, parsely-author, ...) >
+                  the page's byline elements (rel=author, itemprop=author, class "author"/"byline"), cleaned by
+                  ``textmeta.split_authors`` (no "By", roles, e-mails, agencies: an agency goes to ``agency``)
+    canonical_url link[rel=canonical] > og:url > jsonld:url, resolved against the page's URL, tracking
+                  parameters (utm_*, fbclid, gclid...) removed (courlan)
+    site_name     og:site_name > jsonld publisher.name > application-name
+    description   og:description > meta description > jsonld:description
+    image         og:image > twitter:image > jsonld:image
+    language      html[lang] > meta content-language > og:locale > jsonld:inLanguage, checked against the text
+                  (``textmeta.check_language``)
+    section, tags article:section / jsonld:articleSection; article:tag / news_keywords / keywords / jsonld:keywords
+    title         jsonld:headline / og:title / h1 / <title>: the h1 when another source confirms it, else the
+                  og:title or <title> with the site's name cut off (" | Site", " - Site")
+
+Bad input gives no value, never an exception: broken JSON-LD is repaired where it can be (comments, trailing
+commas, raw newlines) or skipped; a date before 1995 or more than a day after ``now`` is not a publication date;
+a byline of thousands of names gives at most ``textmeta.MAX_AUTHORS``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields
+from datetime import datetime
+from urllib.parse import urljoin
+
+from lxml import etree
+
+from schemas.messages import PageDate
+from services.cleaner import textmeta as T
+
+MAX_JSONLD_CHARS = 500_000  # a script this long is data, not article metadata
+MAX_FIELD_CHARS = 1000
+
+ARTICLE_TYPES = frozenset(
+    t.lower() for t in ("Article", "NewsArticle", "BlogPosting", "Report", "ReportageNewsArticle", "AnalysisNewsArticle",
+                        "OpinionNewsArticle", "ReviewNewsArticle", "BackgroundNewsArticle", "LiveBlogPosting",
+                        "ScholarlyArticle", "TechArticle", "SocialMediaPosting", "Blog", "VideoObject", "Posting",
+                        "DiscussionForumPosting", "PressRelease", "Review")
+)
+PAGE_TYPES = frozenset(t.lower() for t in ("WebPage", "ItemPage", "AboutPage", "CollectionPage", "Event"))
+
+# <meta> keys (name, property or itemprop, lower-cased), best first
+PUBLISHED_KEYS = (
+    "article:published_time", "og:article:published_time", "article:published", "datepublished",
+    "og:published_time", "published_time", "article.published", "parsely-pub-date", "sailthru.date",
+    "dc.date.issued", "dcterms.issued", "dc.date.created", "dcterms.created", "dc.date", "dcterms.date",
+    "citation_publication_date", "citation_date", "pubdate", "publishdate", "publish-date", "publish_date",
+    "publication_date", "date_published", "originalpublicationdate", "article_date_original", "date",
+    "cxenseparse:recs:publishtime", "og:pubdate", "bt:pubdate", "release_date", "created", "datecreated",
+)
+MODIFIED_KEYS = (
+    "article:modified_time", "og:article:modified_time", "datemodified", "og:updated_time", "article:modified",
+    "dc.date.modified", "dcterms.modified", "last-modified", "lastmod", "modified_time", "updated_time",
+)
+AUTHOR_KEYS = ("author", "article:author", "dc.creator", "dcterms.creator", "parsely-author", "sailthru.author",
+               "byl", "citation_author", "og:article:author", "book:author", "cxenseparse:author", "creator")
+SITE_KEYS = ("og:site_name", "application-name", "twitter:site")
+DESCRIPTION_KEYS = ("og:description", "description", "twitter:description", "dc.description")
+IMAGE_KEYS = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src", "thumbnail")
+SECTION_KEYS = ("article:section", "og:article:section", "section", "parsely-section", "category")
+TAG_KEYS = ("article:tag", "og:article:tag", "news_keywords", "keywords", "parsely-tags")
+TITLE_KEYS = ("og:title", "twitter:title", "title", "dc.title")
+LANGUAGE_KEYS = ("content-language", "language", "dc.language", "og:locale")
+
+_META_XPATH = etree.XPath("//meta")
+_JSONLD_XPATH = etree.XPath("//script[@type]")
+# One scan for the elements that can carry a date or a byline (an XPath scan of the whole tree costs about as
+# much as a third of the parse: one, not one per kind).
+_CANDIDATES_XPATH = etree.XPath(
+    "//*[@itemprop or @rel='author' or @pubdate or contains(@class, 'uthor') or contains(@class, 'yline') or "
+    "contains(@class, 'writer') or contains(@class, 'screenname') or contains(@class, 'username') or @class='byl' "
+    "or contains(@id, 'uthor') or contains(@data-component, 'Byline')]|//time[@datetime]|//author"
+)
+_LINK_CANONICAL = etree.XPath("//link[@rel='canonical']/@href")
+_H1_XPATH = etree.XPath("//h1")
+_TITLE_XPATH = etree.XPath("//title//text()")
+# Which byline candidates are likely, as trafilatura ranks its author XPaths (trafilatura.xpaths.AUTHOR_XPATHS),
+# and where a candidate does not count (AUTHOR_DISCARD_XPATHS: comments, sidebars, dates, figures)
+_BYLINE_TIER1_RE = re.compile(r"author[-_]?name", re.IGNORECASE)
+_BYLINE_TIER2_TAGS = frozenset(("a", "div", "h3", "h4", "p", "span"))
+_DISCARD_TAGS = frozenset(("a", "div", "section", "span"))
+_BYLINE_DISCARD_RE = re.compile(r"^comments|^Comments|commentlist|comment-list|commentslist|ProductReviews|sidebar|"
+                                r"is-hidden|quote|embedly-instagram|article-share|article-support|print|category|"
+                                r"meta-date|meta-reviewer")
+_SPACE_RE = re.compile(r"\s+")
+_TITLE_SEPARATORS = re.compile(r"\s+[|–—·•»:-]\s+|\s+::\s+")
+
+
+@dataclass(frozen=True)
+class PageMeta:
+    """What a page or text says about its article; ``fields()`` are ArticleMeta's, plus ``title``."""
+
+    published_at: PageDate | None = None
+    modified_at: PageDate | None = None
+    authors: tuple[str, ...] = ()
+    agency: str | None = None
+    canonical_url: str | None = None
+    site_name: str | None = None
+    description: str | None = None
+    image: str | None = None
+    language: str | None = None
+    section: str | None = None
+    tags: tuple[str, ...] = ()
+    title: str | None = None
+
+    def article_fields(self) -> dict:
+        """The ArticleMeta keyword arguments (the title is the cleaner's own field)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "title"}
+
+
+EMPTY_META = PageMeta()
+
+
+def _text(value) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = _SPACE_RE.sub(" ", value).strip()
+    return value[:MAX_FIELD_CHARS] or None
+
+
+# ---------------------------------------------------------------------------------------------- JSON-LD
+_JSON_COMMENT_RE = re.compile(r"/\*.*?\*/|<!--|-->|^\s*//.*?$", re.DOTALL | re.MULTILINE)
+_TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")
+
+
+def parse_jsonld(raw: str) -> object | None:
+    """A JSON-LD script's data, tolerant of what pages get wrong (CDATA, comments, trailing commas, raw control
+    characters, several objects in one script); None when it cannot be read."""
+    raw = raw.strip()
+    if not raw or len(raw) > MAX_JSONLD_CHARS:
+        return None
+    raw = raw.removeprefix("<![CDATA[").removesuffix("]]>").strip().rstrip(";")
+    for attempt in (raw, _TRAILING_COMMA_RE.sub(r"\1", _JSON_COMMENT_RE.sub("", raw))):
+        try:
+            return json.loads(attempt, strict=False)
+        except (ValueError, RecursionError):
+            pass
+    try:  # several objects one after the other
+        decoder, out, i = json.JSONDecoder(strict=False), [], 0
+        text = _TRAILING_COMMA_RE.sub(r"\1", _JSON_COMMENT_RE.sub("", raw))
+        while i < len(text) and len(out) < 20:
+            obj, end = decoder.raw_decode(text, i)
+            out.append(obj)
+            i = end
+            while i < len(text) and text[i] in " \t\r\n,;":
+                i += 1
+        return out or None
+    except (ValueError, RecursionError):
+        return None
+
+
+def _types(obj: dict) -> set[str]:
+    t = obj.get("@type")
+    items = t if isinstance(t, list) else [t]
+    return {str(x).rsplit("/", 1)[-1].lower() for x in items if isinstance(x, str)}
+
+
+def jsonld_objects(data, depth: int = 0) -> list[dict]:
+    """Every typed object of the data (top level, arrays, @graph, mainEntity), outermost first."""
+    out: list[dict] = []
+    if depth > 6:
+        return out
+    if isinstance(data, list):
+        for item in data[:200]:
+            out.extend(jsonld_objects(item, depth + 1))
+    elif isinstance(data, dict):
+        if "@type" in data:
+            out.append(data)
+        for key in ("@graph", "mainEntity", "mainEntityOfPage", "itemListElement"):
+            if isinstance(data.get(key), (list, dict)):
+                out.extend(jsonld_objects(data[key], depth + 1))
+    return out
+
+
+def _jsonld_article(tree) -> tuple[dict | None, dict | None]:
+    """The page's article object (first of an article type) and its page object (WebPage...), from JSON-LD."""
+    article = page = None
+    for script in _JSONLD_XPATH(tree):
+        if "ld+json" not in (script.get("type") or "").lower():
+            continue
+        data = parse_jsonld(script.text or "")
+        for obj in jsonld_objects(data):
+            types = _types(obj)
+            if article is None and types & ARTICLE_TYPES:
+                article = obj
+            elif page is None and types & PAGE_TYPES:
+                page = obj
+        if article is not None:
+            break
+    return article, page
+
+
+def _jsonld_names(value, depth: int = 0) -> list[str]:
+    """Names from a JSON-LD author/publisher value: a string, {"name": ...}, or a list of them."""
+    if depth > 3:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [n for v in value[: T.MAX_AUTHORS * 2] for n in _jsonld_names(v, depth + 1)]
+    if isinstance(value, dict):
+        name = value.get("name")
+        if isinstance(name, str):
+            return [name]
+        if isinstance(name, (list, dict)):
+            return _jsonld_names(name, depth + 1)
+        given, family = value.get("givenName"), value.get("familyName")
+        if isinstance(given, str) and isinstance(family, str):
+            return [f"{given} {family}"]
+    return []
+
+
+def _jsonld_url(value) -> str | None:
+    if isinstance(value, list) and value:
+        value = value[0]
+    if isinstance(value, dict):
+        value = value.get("url") or value.get("@id") or value.get("contentUrl")
+    return _text(value) if isinstance(value, str) else None
+
+
+# ---------------------------------------------------------------------------------------------- <meta>
+def meta_tags(tree) -> dict[str, list[str]]:
+    """The page's <meta> values by lower-cased name, property, itemprop or http-equiv, in page order."""
+    out: dict[str, list[str]] = {}
+    for el in _META_XPATH(tree):
+        content = el.get("content")
+        if content is None:
+            continue
+        for attr in ("property", "name", "itemprop", "http-equiv"):
+            key = el.get(attr)
+            if key:
+                out.setdefault(key.strip().lower(), []).append(content)
+    return out
+
+
+def _first(meta: dict[str, list[str]], keys: tuple[str, ...]) -> tuple[str, str] | tuple[None, None]:
+    for key in keys:
+        for value in meta.get(key, ()):
+            text = _text(value)
+            if text:
+                return key, text
+    return None, None
+
+
+# ---------------------------------------------------------------------------------------------- the page
+def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None = None,
+              htmldate_fallback: bool = True) -> PageMeta:
+    """The metadata of a parsed page (``tree``; None gives EMPTY_META), ``url`` its final URL, ``text`` its
+    cleaned body (for the language check), ``now`` the latest credible publication time (default: the clock)."""
+    if tree is None:
+        return EMPTY_META
+    meta = meta_tags(tree)
+    article, page = _jsonld_article(tree)
+    ld = article or page or {}
+    limits = T.date_limits(now)
+
+    # dates
+    published = None
+    for key in ("datePublished",):
+        published = T.page_date(ld.get(key), f"jsonld:{key}", limits)
+    if published is None:
+        for key in PUBLISHED_KEYS:
+            for value in meta.get(key, ()):
+                published = T.page_date(value, f"meta:{key}", limits)
+                if published is not None:
+                    break
+            if published is not None:
+                break
+    candidates = _CANDIDATES_XPATH(tree)
+    if published is None:
+        for el in candidates:
+            if el.get("itemprop") == "datePublished" or el.get("pubdate") is not None:
+                published = T.page_date(el.get("datetime") or el.get("content") or el.text_content()[:100],
+                                        "time[datetime]", limits)
+                if published is not None:
+                    break
+    if published is None:
+        published = T.page_date(ld.get("dateCreated"), "jsonld:dateCreated", limits)
+    if published is None and url:
+        published = T.url_date(url, limits)
+    if published is None and htmldate_fallback:
+        published = htmldate_date(tree, url, limits)
+    modified = T.page_date(ld.get("dateModified"), "jsonld:dateModified", limits)
+    if modified is None:
+        for key in MODIFIED_KEYS:
+            for value in meta.get(key, ()):
+                modified = T.page_date(value, f"meta:{key}", limits)
+                if modified is not None:
+                    break
+            if modified is not None:
+                break
+    if published is not None and modified is not None and modified.day < published.day:
+        modified = None  # contradictory: an edit cannot come before the story
+
+    # authors
+    authors, agency = T.split_authors(_jsonld_names(ld.get("author") or ld.get("creator")))
+    if not authors:
+        for key in AUTHOR_KEYS:
+            values = [v for v in meta.get(key, ()) if not v.strip().lower().startswith(("http://", "https://", "/"))]
+            if values:
+                authors, found_agency = T.split_authors(values)
+                agency = agency or found_agency
+                if authors:
+                    break
+    if not authors:
+        byline = page_byline(candidates)
+        if byline:
+            authors, found_agency = T.split_authors(byline)
+            agency = agency or found_agency
+
+    site_name = _text(_first(meta, ("og:site_name",))[1]) or _text(_jsonld_names((article or {}).get("publisher"))[:1] and
+                                                                   _jsonld_names(article.get("publisher"))[0]) \
+        or _first(meta, ("application-name",))[1]
+    if authors and site_name:
+        authors = tuple(a for a in authors if a.casefold() != site_name.casefold())
+
+    canonical = None
+    for candidate in (*_LINK_CANONICAL(tree)[:1], *meta.get("og:url", ())[:1], _jsonld_url(ld.get("url")),
+                      _jsonld_url(ld.get("mainEntityOfPage"))):
+        canonical = T.clean_url(candidate, url)
+        if canonical:
+            break
+    image = None
+    for candidate in (*(meta.get(k, [None])[0] for k in IMAGE_KEYS), _jsonld_url(ld.get("image"))):
+        image = T.clean_url(candidate, url, keep_query=True)
+        if image:
+            break
+    description = _first(meta, DESCRIPTION_KEYS)[1] or _text(ld.get("description"))
+    section = _first(meta, SECTION_KEYS)[1] or _text(ld.get("articleSection") if not isinstance(
+        ld.get("articleSection"), list) else (ld["articleSection"] or [None])[0])
+    raw_tags = [v for k in TAG_KEYS for v in meta.get(k, ())]
+    if not raw_tags and ld.get("keywords"):
+        raw_tags = ld["keywords"] if isinstance(ld["keywords"], list) else [ld["keywords"]]
+    html_lang = tree.get("lang") or tree.get("xml:lang")
+    declared = html_lang or _first(meta, LANGUAGE_KEYS)[1] or _text(ld.get("inLanguage"))
+    return PageMeta(
+        published_at=published, modified_at=modified, authors=authors, agency=agency, canonical_url=canonical,
+        site_name=site_name, description=description, image=image,
+        language=T.check_language(declared, text), section=section, tags=T.split_tags(raw_tags),
+        title=page_title(tree, meta, ld, site_name),
+    )
+
+
+def _byline_tier(el) -> int:
+    """1, 2 or 3 as trafilatura's author XPaths rank the element; 4: not a byline."""
+    cls, ident, itemprop = el.get("class") or "", el.get("id") or "", el.get("itemprop") or ""
+    if (el.get("rel") == "author" or ident == "author" or cls == "author" or itemprop == "author name"
+            or el.tag == "author" or _BYLINE_TIER1_RE.search(cls)):
+        return 1
+    if el.tag in _BYLINE_TIER2_TAGS and (cls in ("byline", "username", "byl", "BBL") or "author" in itemprop
+                                         or "author" in ident or "author" in cls or "posted-by" in cls
+                                         or "submitted-by" in cls or "journalist-name" in cls):
+        return 2
+    if ("author" in itemprop or "Author" in ident or "Author" in cls or "byline" in cls.lower() or "writer" in cls
+            or "screenname" in cls or "Byline" in (el.get("data-component") or "")):
+        return 3
+    return 4
+
+
+def _discarded(el) -> bool:
+    for node in (el, *el.iterancestors()):
+        if node.tag in ("time", "figure"):
+            return True
+        if node.get("data-component") and "Figure" in node.get("data-component"):
+            return True
+        if node.tag not in _DISCARD_TAGS:
+            continue
+        cls, ident = node.get("class") or "", node.get("id") or ""
+        if (cls or ident) and (ident == "comments" or cls in ("comments", "title", "date")
+                               or _BYLINE_DISCARD_RE.search(cls) or _BYLINE_DISCARD_RE.search(ident)):
+            return True
+    return False
+
+
+def page_byline(candidates: list) -> str | None:
+    """The page's byline element's text, found as trafilatura finds it (its author XPaths' order: rel/itemprop/
+    class "author", then "byline"-like classes), outside comments, sidebars, dates and figures (trafilatura
+    prunes a copy of the tree; here those candidates are skipped: no copy)."""
+    ranked = sorted((t, i, el) for i, el in enumerate(candidates) if (t := _byline_tier(el)) < 4)
+    for _, _, el in ranked:
+        if _discarded(el):
+            continue
+        content = _text(" ".join(el.itertext()))
+        if content and 2 < len(content) < 120:
+            return content
+    return None
+
+
+def htmldate_date(tree, url: str | None, limits: tuple) -> PageDate | None:
+    """htmldate's fast mode on the same tree (it copies the tree before pruning it): the page's text, abbr
+    and time elements, which the sources above do not read."""
+    from htmldate import find_date
+
+    try:
+        found = find_date(tree, url=url, extensive_search=False, original_date=True,
+                          min_date=limits[0].isoformat(), max_date=limits[1].isoformat())
+    except Exception:  # noqa: BLE001 - a third-party parser's failure on an odd page: no date, not a dead letter
+        return None
+    return T.page_date(found, "htmldate", limits)
+
+
+def _clean_title(value) -> str | None:
+    text = _text(value)
+    return text[:500] if text else None
+
+
+def page_title(tree, meta: dict[str, list[str]], ld: dict, site_name: str | None) -> str | None:
+    """The article's headline: the first h1 when the headline, og:title or <title> confirms it; else the
+    headline or og:title; else the <title>, with the site's name cut off either end."""
+    h1s = _H1_XPATH(tree)
+    h1 = _clean_title(h1s[0].text_content()) if h1s else None
+    headline = _clean_title(ld.get("headline")) if isinstance(ld.get("headline"), str) else None
+    og = _first(meta, TITLE_KEYS)[1]
+    title_el = _clean_title(" ".join(_TITLE_XPATH(tree)))
+    others = [t for t in (headline, og, title_el) if t]
+    if h1 and others:
+        low = h1.casefold()
+        if any(low == o.casefold() or (len(low) >= 10 and low in o.casefold()) for o in others):
+            return h1
+    for candidate in (headline, og, title_el):
+        if candidate:
+            return strip_site(candidate, site_name)
+    return h1
+
+
+def strip_site(title: str, site_name: str | None) -> str:
+    """``title`` without a site name at either end (" | Site", "Site - "): the site's own name when known,
+    else the shorter end when the title splits in two around one separator."""
+    parts = _TITLE_SEPARATORS.split(title)
+    if len(parts) < 2:
+        return title
+    site = (site_name or "").casefold()
+    if site:
+        if parts[-1].casefold() in site or site in parts[-1].casefold():
+            return _TITLE_SEPARATORS.split(title)[0] if len(parts) == 2 else title[: title.rfind(parts[-1])].rstrip(" |–—·•»:-")
+        if parts[0].casefold() in site or site in parts[0].casefold():
+            return title[len(parts[0]):].lstrip(" |–—·•»:-")
+    if len(parts) == 2:
+        first, last = parts
+        if len(last.split()) <= 4 and len(first.split()) > len(last.split()):
+            return first
+    return title
