@@ -17,7 +17,8 @@ broker itself is the fault, which get a broker of their own):
     hostile         5 MB page, 20,000 nested divs, empty body, PDF as HTML, wrong charsets, gzip bomb,
                     trickling server, redirect loop, 429, 500, a private address
     too_large       a 12 MB push; a fetched page whose message would exceed the broker's 10 MB limit
-    breaker         every message fails in the cleaner: halts after the limit, stays up, lag > 0
+    breaker         30 empty pages (an article's own outcome) do not trip the cleaner's breaker (limit 20); then 30
+                    garbage messages in its input do: it halts, stays up, lag > 0, `newsflow status` says HALTED
   and, at the end of every scenario, conservation: consumed = produced + dead-lettered per stage (scenario 9).
 
 Articles are synthetic but realistic (several paragraphs of varied sentences naming people, places and
@@ -778,35 +779,71 @@ class Campaign:
 
     # 8 ----------------------------------------------------------------------------------------------------------
     def breaker(self) -> dict:
+        """Issue 10.1: the breaker never trips on an article's own outcome, and trips on a broken input stream.
+        First 30 pages the cleaner finds empty (empty_content, each its article's fate) with a limit of 20 in
+        a row: all 30 dead-lettered, the cleaner stays open and the next article goes through. Then 30 messages
+        of garbage produced straight to articles.fetched (a producer sending garbage: malformed_json, systemic):
+        the cleaner halts before the 20th, stays up with lag > 0, `newsflow status` says HALTED, where and
+        how to restart, and it exits 3 on SIGTERM."""
         limit, pushed = 20, 30
         pipeline = self.pipeline(self.shared_broker(), stages=("fetcher", "cleaner"),
                                  extra_env={"NEWSFLOW_CLEANER_DLQ_MAX_CONSECUTIVE": str(limit)})
+        cleaner = pipeline.services["cleaner"]
+        figures: dict = {"limit": limit}
         # A page with nothing in it: empty_content whatever the cleaner's models (a nav bar is not: a cleaner
         # version may keep one of its words).
-        requests = [IngestRequest(article_id=f"empty-{i:02d}", ingested_at=datetime.now(timezone.utc),
-                                  html=f"<html><head><title></title></head><body><!-- {i} --></body></html>")
-                    for i in range(pushed)]
-        pipeline.push(requests)
-        cleaner = pipeline.services["cleaner"]
-        figures: dict = {"limit": limit, "pushed": pushed}
+        empty = [IngestRequest(article_id=f"empty-{i:02d}", ingested_at=datetime.now(timezone.utc),
+                               html=f"<html><head><title></title></head><body><!-- {i} --></body></html>")
+                 for i in range(pushed)]
+        good = IngestRequest(article_id="after-the-empty-pages", ingested_at=datetime.now(timezone.utc),
+                             text=article_text(1))
+        pipeline.push(empty + [good])
+        try:
+            cleaned = pipeline.read(TOPICS.cleaned, lambda got: any(a.article_id == good.article_id for a in got), 90)
+            figures["article_after_the_empty_pages"] = "cleaned" if cleaned else "not cleaned"
+        except TimeoutError as exc:
+            figures["article_after_the_empty_pages"] = f"not cleaned: {exc}"
+        empties = pipeline.dead_letters(pushed, timeout=30, where=lambda d: (d.key or b"").startswith(b"empty-"))
+        c = counters(cleaner)
+        figures["article_outcomes"] = {"pushed": pushed, "dead_letters": dlq_reasons(empties),
+                                       "circuit_open": c["circuit_open"]}
+
+        producer = KafkaProducer(bootstrap_servers=pipeline.broker.bootstrap, acks="all")
+        for i in range(pushed):  # one key: one partition, in order
+            producer.send(pipeline.kafka.topic(TOPICS.fetched.name), key=b"garbage", value=f"garbage {i}".encode())
+        producer.flush(30)
+        producer.close(timeout=5)
         try:
             wait_until(lambda: counters(cleaner)["circuit_open"] == 1, 90, 0.5, "the breaker to open")
             wait_until(lambda: counters(cleaner)["lag"] > 0, 30, 0.5, "the lag gauge")
         except TimeoutError as exc:
             figures["error"] = str(exc)
         time.sleep(3)  # nothing more must come: the stage is halted
-        letters = pipeline.read(TOPICS.dlq, lambda got: True, 10)
+        garbage = pipeline.read(TOPICS.dlq, lambda got: True, 10)
+        garbage = [d for d in garbage if d.key == b"garbage"]
         c = counters(cleaner)
-        figures.update({
-            "dead_letters": dlq_reasons(letters), "circuit_open": c["circuit_open"], "cleaner_alive": cleaner.alive(),
-            "cleaner_lag": c["lag"], "cleaner_counters": {k: c[k] for k in ("consumed", "produced", "dead_lettered")},
+        shown = pipeline.cli("status", "--once", "--endpoints", f"cleaner=http://127.0.0.1:{cleaner.metrics_port}/metrics")
+        figures["garbage"] = {
+            "pushed": pushed, "dead_letters": dlq_reasons(garbage), "circuit_open": c["circuit_open"],
+            "cleaner_alive": cleaner.alive(), "cleaner_lag": c["lag"],
+            "halted_at": {dict(labels)["partition"]: value for (name, labels), value in cleaner.metrics().items()
+                          if name == "newsflow_halted_offset"},
+            "cleaner_counters": {k: c[k] for k in ("consumed", "produced", "dead_lettered")},
+            "newsflow_status_exit": shown.returncode,
+            "newsflow_status": [line for line in shown.stdout.splitlines() if "HALTED" in line],
             "log": log_excerpt(cleaner, "circuit breaker open", 1),
-        })
+        }
         code = pipeline.stop_service("cleaner")
         figures["exit_status_on_sigterm"] = code
-        figures["ok"] = (len(letters) == limit - 1 and c["circuit_open"] == 1 and c["lag"] > 0 and code == 3)
+        first = figures["article_outcomes"]
+        figures["ok"] = (
+            len(empties) == pushed and first["circuit_open"] == 0 and figures["article_after_the_empty_pages"] == "cleaned"
+            and len(garbage) == limit - 1 and {d.reason for d in garbage} == {"malformed_json"}
+            and c["circuit_open"] == 1 and c["lag"] > 0 and code == 3
+            and shown.returncode == 1 and any("make restart SERVICE=cleaner" in line for line in figures["garbage"]["newsflow_status"])
+        )
         # Conservation by design does not hold on a halted stage: the held-back message was consumed, never handled.
-        figures["conservation_note"] = "cleaner consumed = dead-lettered + 1 (the held-back message), by design"
+        figures["conservation_note"] = "cleaner consumed = produced + dead-lettered + 1 (the held-back message), by design"
         return figures
 
 

@@ -66,7 +66,7 @@ class CircuitBreaker:
             return
         if self.max_consecutive and self.consecutive + 1 >= self.max_consecutive:
             raise CircuitOpen(
-                f"{self.consecutive + 1} {reason.value} (or other systemic) dead letters in a row "
+                f"{self.consecutive + 1} systemic dead letters in a row, the last {reason.value} "
                 f"(limit {self.max_consecutive})", "in_a_row", reason)
         if self.max_ratio and self.window and len(self.recent) + 1 >= self.window:
             last = list(self.recent)[-(self.window - 1):] + [True]
