@@ -822,7 +822,8 @@ class Campaign:
         garbage = pipeline.read(TOPICS.dlq, lambda got: True, 10)
         garbage = [d for d in garbage if d.key == b"garbage"]
         c = counters(cleaner)
-        shown = pipeline.cli("status", "--once", "--endpoints", f"cleaner=http://127.0.0.1:{cleaner.metrics_port}/metrics")
+        endpoint = f"cleaner=http://127.0.0.1:{cleaner.metrics_port}/metrics"
+        shown = pipeline.cli("status", "--once", "--endpoints", endpoint)
         figures["garbage"] = {
             "pushed": pushed, "dead_letters": dlq_reasons(garbage), "circuit_open": c["circuit_open"],
             "cleaner_alive": cleaner.alive(), "cleaner_lag": c["lag"],
@@ -837,10 +838,11 @@ class Campaign:
         figures["exit_status_on_sigterm"] = code
         first = figures["article_outcomes"]
         figures["ok"] = (
-            len(empties) == pushed and first["circuit_open"] == 0 and figures["article_after_the_empty_pages"] == "cleaned"
+            len(empties) == pushed and first["circuit_open"] == 0
+            and figures["article_after_the_empty_pages"] == "cleaned"
             and len(garbage) == limit - 1 and {d.reason for d in garbage} == {"malformed_json"}
-            and c["circuit_open"] == 1 and c["lag"] > 0 and code == 3
-            and shown.returncode == 1 and any("make restart SERVICE=cleaner" in line for line in figures["garbage"]["newsflow_status"])
+            and c["circuit_open"] == 1 and c["lag"] > 0 and code == 3 and shown.returncode == 1
+            and any("make restart SERVICE=cleaner" in line for line in figures["garbage"]["newsflow_status"])
         )
         # Conservation by design does not hold on a halted stage: the held-back message was consumed, never handled.
         figures["conservation_note"] = "cleaner consumed = produced + dead-lettered + 1 (the held-back message), by design"

@@ -250,7 +250,11 @@ def pipeline_row(layout: Layout) -> list[dict]:
             "configured to scrape (count of the up series: each job's fixed target in "
             "deploy/prometheus/targets/<job>.yml, whether its service runs or not, plus each process announced "
             "in .data/targets/). down: expected - up, red from 1 (alert ServiceDown after a minute).",
-            [(f"sum(up{{{F}}})", "up"), (f"count(up{{{F}}})", "expected"), (f"count(up{{{F}}} == 0) or count(up{{{F}}}) * 0", "down")],
+            [
+                (f"sum(up{{{F}}})", "up"),
+                (f"count(up{{{F}}})", "expected"),
+                (f"count(up{{{F}}} == 0) or count(up{{{F}}}) * 0", "down"),  # 0 rather than "No data"
+            ],
             "none", w=4, overrides=[by_name("down", [{"id": "thresholds", "value": {
                 "mode": "absolute", "steps": red_from(1)}}])],
         ),

@@ -290,7 +290,8 @@ def render(
         if len(endpoints) > 1:
             answering = [samples[e] for e in endpoints if samples[e] is not None]
             halted = sum(bool(summarize(stage, samples[e]).halts) for e in endpoints if samples[e] is not None)
-            ident = [stage, "", "total", f"{len(answering)}/{len(endpoints)} up" + (f", {halted} HALTED" if halted else "")]
+            state = f"{len(answering)}/{len(endpoints)} up" + (f", {halted} HALTED" if halted else "")
+            ident = [stage, "", "total", state]
             if not answering:
                 rows.append(ident + ["-"] * (len(header) - 4))
                 continue

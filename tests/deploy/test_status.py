@@ -285,7 +285,8 @@ def test_a_halted_process_says_halted_why_where_and_how_to_restart_it():
 def test_a_halted_process_of_a_scaled_out_stage_is_counted_on_the_total_line():
     halted = Endpoint("fetcher", "http://127.0.0.1:40999/metrics", pid=4300)
     healthy = generate_latest(stage_metrics("fetcher").registry).decode()
-    rows = status.render({FETCHER: status.parse(healthy), halted: status.parse(_halted_fetcher())}, now=NOW).splitlines()
+    samples = {FETCHER: status.parse(healthy), halted: status.parse(_halted_fetcher())}
+    rows = status.render(samples, now=NOW).splitlines()
     assert [r.split()[:4] for r in rows[1:3]] == [["fetcher", "127.0.0.1:9101", "up", "0"],
                                                    ["fetcher", "4300", "127.0.0.1:40999", "HALTED"]]
     assert rows[3].split()[:5] == ["fetcher", "total", "2/2", "up,", "1"]

@@ -276,7 +276,8 @@ def test_breaker_reasons_is_a_comma_separated_setting(monkeypatch):
     from services.fetcher.service import FetcherSettings
 
     assert FetcherSettings().breaker_reasons == SYSTEMIC
-    assert {r.value for r in SYSTEMIC} == {"processing_error", "malformed_json", "invalid_message", "broker_unavailable"}
+    systemic = {"processing_error", "malformed_json", "invalid_message", "broker_unavailable"}
+    assert {r.value for r in SYSTEMIC} == systemic
     monkeypatch.setenv("NEWSFLOW_FETCHER_BREAKER_REASONS", "processing_error, http_unavailable")
     assert FetcherSettings().breaker_reasons == {Reason.processing_error, Reason.http_unavailable}
     monkeypatch.setenv("NEWSFLOW_FETCHER_BREAKER_REASONS", "")
