@@ -32,7 +32,7 @@ import json
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime
-from urllib.parse import urljoin
+from urllib.parse import urlsplit
 
 from lxml import etree
 
@@ -45,9 +45,11 @@ MAX_FIELD_CHARS = 1000
 ARTICLE_TYPES = frozenset(
     t.lower() for t in ("Article", "NewsArticle", "BlogPosting", "Report", "ReportageNewsArticle", "AnalysisNewsArticle",
                         "OpinionNewsArticle", "ReviewNewsArticle", "BackgroundNewsArticle", "LiveBlogPosting",
-                        "ScholarlyArticle", "TechArticle", "SocialMediaPosting", "Blog", "VideoObject", "Posting",
-                        "DiscussionForumPosting", "PressRelease", "Review")
+                        "ScholarlyArticle", "TechArticle", "PressRelease")
 )
+# objects that stand for the article when no article object does (a video page, a forum post)
+SECONDARY_TYPES = frozenset(t.lower() for t in ("SocialMediaPosting", "Blog", "VideoObject", "Posting",
+                                                 "DiscussionForumPosting", "Review", "Recipe", "HowTo"))
 PAGE_TYPES = frozenset(t.lower() for t in ("WebPage", "ItemPage", "AboutPage", "CollectionPage", "Event"))
 
 # <meta> keys (name, property or itemprop, lower-cased), best first
@@ -185,42 +187,79 @@ def jsonld_objects(data, depth: int = 0) -> list[dict]:
     return out
 
 
-def _jsonld_article(tree) -> tuple[dict | None, dict | None]:
-    """The page's article object (first of an article type) and its page object (WebPage...), from JSON-LD."""
-    article = page = None
+def _jsonld_article(tree) -> tuple[dict | None, dict | None, dict[str, dict]]:
+    """The page's article object (first of an article type), its page object (WebPage...), and every typed
+    object by its @id (an author given as {"@id": ...} is a Person elsewhere in the @graph), from JSON-LD."""
+    article = page = secondary = None
+    index: dict[str, dict] = {}
     for script in _JSONLD_XPATH(tree):
         if "ld+json" not in (script.get("type") or "").lower():
             continue
         data = parse_jsonld(script.text or "")
         for obj in jsonld_objects(data):
+            if isinstance(obj.get("@id"), str):
+                index.setdefault(obj["@id"], obj)
             types = _types(obj)
             if article is None and types & ARTICLE_TYPES:
                 article = obj
+            elif secondary is None and types & SECONDARY_TYPES:
+                secondary = obj
             elif page is None and types & PAGE_TYPES:
                 page = obj
-        if article is not None:
-            break
-    return article, page
+    return article or secondary, page, index
 
 
-def _jsonld_names(value, depth: int = 0) -> list[str]:
-    """Names from a JSON-LD author/publisher value: a string, {"name": ...}, or a list of them."""
+def _jsonld_names(value, depth: int = 0, index: dict[str, dict] | None = None) -> list[str]:
+    """Names from a JSON-LD author/publisher value: a string, {"name": ...}, {"@id": ...} (looked up in
+    ``index``), or a list of them."""
     if depth > 3:
         return []
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
-        return [n for v in value[: T.MAX_AUTHORS * 2] for n in _jsonld_names(v, depth + 1)]
+        return [n for v in value[: T.MAX_AUTHORS * 2] for n in _jsonld_names(v, depth + 1, index)]
     if isinstance(value, dict):
+        if "name" not in value and index and isinstance(value.get("@id"), str) and value["@id"] in index:
+            value = index[value["@id"]]
         name = value.get("name")
         if isinstance(name, str):
             return [name]
         if isinstance(name, (list, dict)):
-            return _jsonld_names(name, depth + 1)
+            return _jsonld_names(name, depth + 1, index)
         given, family = value.get("givenName"), value.get("familyName")
         if isinstance(given, str) and isinstance(family, str):
             return [f"{given} {family}"]
     return []
+
+
+_ORGANISATION_TYPES = frozenset(("organization", "newsmediaorganization", "corporation", "website", "brand",
+                                 "localbusiness", "educationalorganization", "governmentorganization", "ngo"))
+_SQUASH_RE = re.compile(r"[\W_]+")
+
+
+def _persons(value, index: dict[str, dict]):
+    """A JSON-LD author value without its organisations (a page often names its site as the author)."""
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items[: T.MAX_AUTHORS * 2]:
+        obj = index.get(item["@id"], item) if isinstance(item, dict) and isinstance(item.get("@id"), str) else item
+        if isinstance(obj, dict) and _types(obj) & _ORGANISATION_TYPES:
+            continue
+        out.append(item)
+    return out
+
+
+def _squash(name: str) -> str:
+    return _SQUASH_RE.sub("", name.casefold())
+
+
+def _host_label(url: str | None) -> str | None:
+    """"motorsport-total" of https://www.motorsport-total.com/...: a name that is the site's, not an author's."""
+    if not isinstance(url, str):
+        return None
+    host = urlsplit(url[:2048]).hostname or ""
+    parts = [p for p in host.split(".") if p not in ("www", "m", "amp")]
+    return ".".join(parts[:-1]) if len(parts) >= 2 else None
 
 
 def _jsonld_url(value) -> str | None:
@@ -263,7 +302,8 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
     if tree is None:
         return EMPTY_META
     meta = meta_tags(tree)
-    article, page = _jsonld_article(tree)
+    article, page, index = _jsonld_article(tree)
+    candidates = _CANDIDATES_XPATH(tree)
     ld = article or page or {}
     limits = T.date_limits(now)
 
@@ -271,15 +311,10 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
     published = None
     for key in ("datePublished",):
         published = T.page_date(ld.get(key), f"jsonld:{key}", limits)
-    if published is None:
-        for key in PUBLISHED_KEYS:
-            for value in meta.get(key, ()):
-                published = T.page_date(value, f"meta:{key}", limits)
-                if published is not None:
-                    break
-            if published is not None:
-                break
-    candidates = _CANDIDATES_XPATH(tree)
+    meta_dates = [d for key in PUBLISHED_KEYS for value in meta.get(key, ())[:2]
+                  if (d := T.page_date(value, f"meta:{key}", limits)) is not None]
+    if published is None and meta_dates:
+        published = meta_dates[0]
     if published is None:
         for el in candidates:
             if el.get("itemprop") == "datePublished" or el.get("pubdate") is not None:
@@ -305,27 +340,32 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
     if published is not None and modified is not None and modified.day < published.day:
         modified = None  # contradictory: an edit cannot come before the story
 
-    # authors
-    authors, agency = T.split_authors(_jsonld_names(ld.get("author") or ld.get("creator")))
+    # authors: the first source that names a person; the site, its publisher and organisations are not authors
+    publisher = _jsonld_names((article or {}).get("publisher"), 0, index)
+    site_name = (_first(meta, ("og:site_name",))[1] or (_text(publisher[0]) if publisher else None)
+                 or _first(meta, ("application-name",))[1])
+    host = urlsplit(url[:2048]).hostname if isinstance(url, str) else None
+    not_authors = {_squash(n) for n in (site_name, *publisher[:1], _host_label(url), host) if n}
+    not_authors |= {n.removeprefix("www") for n in not_authors}
+
+    def people(values) -> tuple[tuple[str, ...], str | None]:
+        names, found_agency = T.split_authors(values)
+        return tuple(n for n in names if _squash(n) not in not_authors), found_agency
+
+    authors, agency = people(_jsonld_names(_persons(ld.get("author") or ld.get("creator"), index), 0, index))
     if not authors:
         for key in AUTHOR_KEYS:
             values = [v for v in meta.get(key, ()) if not v.strip().lower().startswith(("http://", "https://", "/"))]
             if values:
-                authors, found_agency = T.split_authors(values)
+                authors, found_agency = people(values)
                 agency = agency or found_agency
                 if authors:
                     break
     if not authors:
         byline = page_byline(candidates)
         if byline:
-            authors, found_agency = T.split_authors(byline)
+            authors, found_agency = people(byline)
             agency = agency or found_agency
-
-    site_name = _text(_first(meta, ("og:site_name",))[1]) or _text(_jsonld_names((article or {}).get("publisher"))[:1] and
-                                                                   _jsonld_names(article.get("publisher"))[0]) \
-        or _first(meta, ("application-name",))[1]
-    if authors and site_name:
-        authors = tuple(a for a in authors if a.casefold() != site_name.casefold())
 
     canonical = None
     for candidate in (*_LINK_CANONICAL(tree)[:1], *meta.get("og:url", ())[:1], _jsonld_url(ld.get("url")),

@@ -23,6 +23,8 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from trafilatura.json_metadata import normalize_authors
+
 from schemas.messages import BoilerplateCategory as Cat, PageDate
 from services.cleaner.categories import STRONG
 
@@ -240,6 +242,8 @@ def split_authors(values) -> tuple[tuple[str, ...], str | None]:
             continue
         value = value[:budget]
         budget -= len(value)
+        # trafilatura's normalisation first (entities, tags, emoji, @handles, nicknames, "am/on ..." tails)
+        value = normalize_authors(None, value.replace(";", ",")) or ""
         value = _EMAIL_RE.sub(" ", _PAREN_RE.sub(lambda m: f", {m.group(0)[1:-1]}," if agency_of(m.group(0))
                                                  else " ", value))
         value = _BY_RE.sub("", value.strip())
