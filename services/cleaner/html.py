@@ -296,11 +296,14 @@ def without_title(body: str, title: str | None) -> str:
     (in both modes the title is returned apart, as ``title``)."""
     if not title or not body:
         return body
-    first, sep, rest = body.partition("\n\n")
-    head, nl, tail = first.partition("\n")
-    if _SPACE_RE.sub(" ", head).strip().casefold() != _SPACE_RE.sub(" ", title).strip().casefold():
-        return body
-    return (tail + sep + rest if tail else rest) if (tail or rest) else body
+    wanted = _SPACE_RE.sub(" ", title).strip().casefold()
+    for _ in range(2):  # the h1, and a page's own repetition of it
+        first, sep, rest = body.partition("\n\n")
+        head, _, tail = first.partition("\n")
+        if _SPACE_RE.sub(" ", head).strip().casefold() != wanted or not (tail or rest):
+            break
+        body = tail + sep + rest if tail else rest
+    return body
 
 
 def _complete(page, found, tree, url: str | None, now: datetime | None, body: str):

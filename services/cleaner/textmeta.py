@@ -100,16 +100,15 @@ def parse_date(value, limits: tuple[date, date], year_hint: date | None = None) 
     if not value:
         return None
     try:
+        if value.isdigit() and len(value) in (10, 13):  # a Unix timestamp, seconds or milliseconds
+            stamp = datetime.fromtimestamp(int(value) / (1000 if len(value) == 13 else 1), timezone.utc)
+            return stamp.strftime("%Y-%m-%dT%H:%M:%SZ") if limits[0] <= stamp.date() <= limits[1] else None
         m = _ISO_RE.match(value)
         if m:
             y, mo, d, h, mi, s, tz = m.groups()
             day = date(int(y), int(mo), int(d))
             t = time(int(h), int(mi), int(s or 0)) if h is not None else None
             return _iso(day, t, tz) if limits[0] <= day <= limits[1] else None
-        if value.isdigit() and 9 <= len(value) <= 13:  # a Unix timestamp, seconds or milliseconds
-            ts = int(value) / (1000 if len(value) > 11 else 1)
-            stamp = datetime.fromtimestamp(ts, timezone.utc)
-            return stamp.strftime("%Y-%m-%dT%H:%M:%SZ") if limits[0] <= stamp.date() <= limits[1] else None
         m = _WORD_DATE_RE.search(value)
         if m:
             month = _MONTHS[(m["m1"] or m["m2"]).lower()]
