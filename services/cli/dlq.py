@@ -110,9 +110,9 @@ def run_list(args: argparse.Namespace) -> int:
         else:
             preview = letter.value[:80].decode("utf-8", "replace").replace("\n", " ")
             mark = f"  [{replay_mark(replay)}]" if replay else ""
-            print(f"{record.offset:>6}  {letter.failed_at:%Y-%m-%d %H:%M:%S}  {letter.stage.value:9} {letter.reason:18} "
-                  f"{letter.source_topic}/{letter.partition}/{letter.offset}  {letter.detail[:100]}  | {preview!r}{mark}",
-                  flush=True)
+            print(f"{record.offset:>6}  {letter.failed_at:%Y-%m-%d %H:%M:%S}  {letter.stage.value:9} "
+                  f"{letter.reason:18} {letter.source_topic}/{letter.partition}/{letter.offset}  {letter.detail[:100]}"
+                  f"  | {preview!r}{mark}", flush=True)
         seen += 1
         if args.count and seen >= args.count:
             return 0

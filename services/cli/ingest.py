@@ -103,9 +103,8 @@ def _jsonl(lines, origin: str, source: str | None, now: datetime) -> Iterator[tu
             if source and not data.get("source"):
                 data["source"] = source
             if not data.get("article_id"):
-                data["article_id"] = make_article_id(
-                    url=data.get("url"), content=None if data.get("url") else (data.get("html") or data.get("text") or "")
-                )
+                content = None if data.get("url") else (data.get("html") or data.get("text") or "")
+                data["article_id"] = make_article_id(url=data.get("url"), content=content)
             yield where, IngestRequest.model_validate(data)
         except (ValueError, ValidationError) as exc:
             raise ValueError(f"{where}: {exc}") from None

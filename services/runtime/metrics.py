@@ -51,7 +51,8 @@ DOCS = {
                               "partition, the cause (breaker_in_a_row, breaker_share, undeliverable) and the "
                               "reason of that message's failure. No series while the stage runs.",
     "newsflow_consumer_lag": "Messages not yet processed, per input partition (high watermark - position).",
-    "newsflow_end_to_end_latency_seconds": "Indexer only: from ingested_at to the enriched event (histogram).",
+    "newsflow_end_to_end_latency_seconds": "Indexer only: from ingested_at (replayed_at, for a replay) to the "
+                                           "enriched event (histogram).",
     "newsflow_boilerplate_removed_total": "Cleaner only: boilerplate blocks or lines removed, by category.",
     "newsflow_entities_extracted_total": "Extractor only: entity mentions found, by label.",
     "newsflow_fetch_requests_total": "Fetcher only: articles fetched, by outcome (downloaded, inline); failures are in messages_failed_total.",

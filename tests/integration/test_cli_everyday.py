@@ -5,11 +5,12 @@ says so in its event, and ``search`` says "no hits"."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from datetime import datetime, timedelta, timezone
 
-from schemas.messages import DeadLetter, EnrichedEvent, IngestRequest
+from schemas.messages import DeadLetter, EnrichedEvent, IngestRequest, Replay
 from schemas.topics import TOPICS
 from services.runtime.clients import consumer, create_topics, producer, schema_headers
 from tests.harness import metric, request, wait_until
@@ -21,7 +22,8 @@ def send_dead_letters(kafka, count: int) -> None:
     p = producer(kafka)
     for i in range(count):
         letter = example.model_copy(update={"offset": 1000 + i, "key": f"k{i}".encode()})
-        p.send(kafka.topic(TOPICS.dlq.name), key=letter.key, value=letter.to_bytes(), headers=schema_headers(TOPICS.dlq))
+        p.send(kafka.topic(TOPICS.dlq.name), key=letter.key, value=letter.to_bytes(),
+               headers=schema_headers(TOPICS.dlq))
     p.flush()
     p.close()
 
@@ -151,3 +153,40 @@ def test_search_without_hits_says_so_on_stderr_and_exits_1(pipeline):
     assert none.returncode == 1 and none.stdout == "" and "no hits" in none.stderr
     found = pipeline.cli("search", "Gdansk")
     assert found.returncode == 0 and article_id in found.stdout
+
+
+def test_a_dead_letter_kept_by_reference_is_replayed_whole_from_its_source_offset_and_recorded(broker):
+    kafka = prefixed(broker)
+    create_topics(kafka)
+    original = IngestRequest(article_id="big-1", ingested_at=datetime.now(timezone.utc) - timedelta(hours=2),
+                             text="A long story about the harbour. " * 8000)  # ~256 KB: over the 64 KiB kept
+    raw = original.to_bytes()
+    ingest_topic = kafka.topic(TOPICS.ingest.name)
+    p = producer(kafka)
+    at = p.send(ingest_topic, key=b"big-1", value=raw, headers=schema_headers(TOPICS.ingest)).get(30)
+    letter = DeadLetter(stage="fetcher", reason="processing_error", detail="a bug", error_class="RuntimeError",
+                        source_topic=ingest_topic, partition=at.partition, offset=at.offset, key=b"big-1",
+                        value=raw[:65536], value_truncated=True, value_size=len(raw),
+                        value_sha256=hashlib.sha256(raw).hexdigest(), failed_at=datetime.now(timezone.utc))
+    p.send(kafka.topic(TOPICS.dlq.name), key=b"big-1", value=letter.to_bytes()).get(30)
+    p.close()
+
+    replay = cli(kafka, "dlq", "replay", "--all")
+    assert replay.returncode == 0 and "1 dead letters replayed" in replay.stdout, replay.stderr
+    c = consumer(kafka, TOPICS.ingest, from_beginning=True, timeout_ms=3000)
+    records = [r for r in c if r.key == b"big-1"]
+    c.close()
+    assert len(records) == 2
+    again = IngestRequest.from_bytes(records[1].value)
+    assert again.text == original.text and again.ingested_at == original.ingested_at and again.replayed_at
+    headers = dict(records[1].headers)
+    assert headers["newsflow-replayed-from"] == f"{kafka.topic(TOPICS.dlq.name)}/0".encode()
+    assert "newsflow-replayed-at" in headers
+
+    c = consumer(kafka, TOPICS.dlq_replays, from_beginning=True, timeout_ms=3000)
+    [recorded] = [Replay.model_validate_json(r.value) for r in c]
+    c.close()
+    assert (recorded.dlq_offset, recorded.partition, recorded.offset) == (0, records[1].partition, records[1].offset)
+    listed = cli(kafka, "dlq", "list")
+    assert f"replayed {recorded.replayed_at:%Y-%m-%d %H:%M:%S} -> {ingest_topic}/{recorded.partition}/" \
+           f"{recorded.offset}" in listed.stdout, listed.stdout
