@@ -7,7 +7,7 @@
 #
 #   deploy/local/stack.sh up      start what is not running, wait until every service serves its metrics
 #   deploy/local/stack.sh down    stop the services (SIGTERM: they commit and exit), then the broker
-#   deploy/local/stack.sh status  what runs, and where
+#   deploy/local/stack.sh status  what runs, and where (HALTED: a service that stopped taking messages)
 #   deploy/local/stack.sh restart SERVICE
 #                                 stop every process of SERVICE (fetcher, cleaner, extractor, indexer; or one
 #                                 process, e.g. extractor-2) and start it again, e.g. after fixing what halted
@@ -97,10 +97,20 @@ restart() {  # every process of service $1 (its own name, extractor, and extract
   for s in "${chosen[@]}"; do wait_ready "$s"; done
 }
 
+halted() {  # process $1 says it is halted (newsflow_circuit_open 1 on its /metrics)
+  local text; text=$(curl -fsS "http://127.0.0.1:$(port_of "$1")/metrics" 2>/dev/null) || return 1
+  grep -qE '^newsflow_circuit_open\{.*\} 1(\.0)?$' <<< "$text"
+}
+
 status() {
   if deploy/kafka/kafka.sh status; then echo "kafka: up"; else echo "kafka: down"; fi
   for s in $(running); do
-    if alive "$s"; then echo "$s: running (pid $(cat ".data/run/$s.pid"), port $(port_of "$s"))"; else echo "$s: stopped"; fi
+    if ! alive "$s"; then echo "$s: stopped"; continue; fi
+    local state=running; halted "$s" && state=HALTED
+    echo "$s: $state (pid $(cat ".data/run/$s.pid"), port $(port_of "$s"))"
+    if [ "$state" = HALTED ]; then
+      echo "  it takes no message: \`.venv/bin/newsflow status\` says where and why; after the fix: make restart SERVICE=$(service_of "$s")"
+    fi
   done
 }
 

@@ -23,7 +23,9 @@ FAKE_SERVICE = textwrap.dedent('''
     service = sys.argv[2].split(".")[1]  # python -m services.<name>
     class Metrics(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            body = f'newsflow_consumer_lag{{stage="{service}",topic="t",partition="0"}} 0.0\\n'.encode()
+            halted = "1.0" if os.environ.get("FAKE_HALTED") == service else "0.0"
+            body = (f'newsflow_consumer_lag{{stage="{service}",topic="t",partition="0"}} 0.0\\n'
+                    f'newsflow_circuit_open{{stage="{service}"}} {halted}\\n').encode()
             self.send_response(200); self.end_headers(); self.wfile.write(body)
         def log_message(self, *args): pass
     port = int(os.environ.get(f"NEWSFLOW_{service.upper()}_METRICS_PORT", "0"))
@@ -53,9 +55,9 @@ def stack(tmp_path):
     env = {**os.environ, "PYTHON": str(python), "EXTRACTORS": "2", "NEWSFLOW_FETCHER_METRICS_PORT": "0",
            "NEWSFLOW_EXTRACTOR_METRICS_PORT": "0"}
 
-    def run(*args: str) -> subprocess.CompletedProcess:
+    def run(*args: str, **more_env: str) -> subprocess.CompletedProcess:
         return subprocess.run(["bash", str(tmp_path / "deploy" / "local" / "stack.sh"), *args], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=120)
+                              env={**env, **more_env}, capture_output=True, text=True, timeout=120)
 
     yield run, tmp_path
     for pid_file in (tmp_path / ".data" / "run").glob("*.pid"):
@@ -113,6 +115,18 @@ def test_restart_without_a_known_service_says_what_it_takes(stack, args):
     run, _ = stack
     result = run(*args)
     assert result.returncode == 2 and "SERVICE=fetcher, cleaner, extractor, indexer" in result.stderr
+
+
+def test_status_says_which_process_is_halted_and_how_to_restart_it(stack):
+    run, folder = stack
+    assert run("restart", "fetcher", FAKE_HALTED="fetcher").returncode == 0
+    assert run("restart", "extractor-2").returncode == 0
+    out = run("status").stdout.splitlines()
+    fetcher = _pid(folder, "fetcher")
+    assert any(line.startswith(f"fetcher: HALTED (pid {fetcher}, port ") for line in out), out
+    assert "make restart SERVICE=fetcher" in out[out.index(next(x for x in out if x.startswith("fetcher:"))) + 1]
+    assert any(line.startswith("extractor-2: running (pid ") for line in out), out
+    assert "cleaner: stopped" in out
 
 
 def test_make_restart_passes_service_to_stack_sh():
