@@ -14,7 +14,12 @@ import enum
 
 
 class Reason(str, enum.Enum):
-    """Bounded set of failure reasons: the ``reason`` label of metrics and the dead letter's ``reason``."""
+    """Bounded set of failure reasons: the ``reason`` label of metrics and the dead letter's ``reason``.
+
+    Most are an article's own outcome (a 404, a blocked address, an empty page: that one article's fate). A few
+    say that the stage or its input stream is broken (processing_error, malformed_json, invalid_message,
+    broker_unavailable): only those count towards the circuit breaker (services.runtime.breaker.SYSTEMIC,
+    setting ``NEWSFLOW_<SERVICE>_BREAKER_REASONS``)."""
 
     malformed_json = "malformed_json"            # bytes are not JSON (or not UTF-8)
     invalid_message = "invalid_message"          # JSON that does not validate against the topic's model
