@@ -35,7 +35,7 @@ def add_options(p: argparse.ArgumentParser, default_beginning: bool = False) -> 
                        + ("" if default_beginning else " (default)"))
     where.add_argument("--since", type=_timestamp, metavar="TIME",
                        help="start at the first message written at or after TIME (ISO 8601 with a zone, "
-                       "e.g. 2026-01-05T09:30:00Z)")
+                       "e.g. 2026-01-05T09:30:00Z); with --group, the group's committed offsets win")
     p.add_argument("-f", "--follow", action="store_true",
                    help="at the end of the topic, wait for new messages (until --count or --timeout, or Ctrl-C); "
                    "without it a listing stops at the end")
