@@ -280,7 +280,16 @@ class EnrichedEvent(ArticleMeta):
     extraction: Extraction
     content_hash: str = Field(description="sha256 of the normalised clean text")
     duplicate_of: ArticleId | None = Field(
-        default=None, description="Id of an earlier article with the same clean text, if any"
+        default=None,
+        description="The story's canonical copy when this article is a copy of it (the same or nearly the same "
+        "clean text): the earliest by publication time where known, else by ingest time",
+    )
+    story_id: str | None = Field(
+        default=None, description="The story this article belongs to: every copy of one story has the same id"
+    )
+    copies: int | None = Field(default=None, ge=1, description="How many copies of the story the index holds so far")
+    similarity: float | None = Field(
+        default=None, ge=0, le=1, description="Similarity to the canonical copy (1.0 for the canonical one itself)"
     )
     indexed_at: UtcDatetime
     stage_seconds: dict[Stage, float] = Field(default_factory=dict)
