@@ -65,7 +65,7 @@ MODIFIED_KEYS = (
     "article:modified_time", "og:article:modified_time", "datemodified", "og:updated_time", "article:modified",
     "dc.date.modified", "dcterms.modified", "last-modified", "lastmod", "modified_time", "updated_time",
 )
-AUTHOR_KEYS = ("author", "article:author", "dc.creator", "dcterms.creator", "parsely-author", "sailthru.author",
+AUTHOR_KEYS = ("article:author", "dc.creator", "dcterms.creator", "parsely-author", "sailthru.author",
                "byl", "citation_author", "og:article:author", "book:author", "cxenseparse:author", "creator")
 SITE_KEYS = ("og:site_name", "application-name", "twitter:site")
 DESCRIPTION_KEYS = ("og:description", "description", "twitter:description", "dc.description")
@@ -366,6 +366,11 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
         if byline:
             authors, found_agency = people(byline)
             agency = agency or found_agency
+    if not authors:  # <meta name="author"> last: many sites put their owner there, not the story's author
+        values = [v for v in meta.get("author", ()) if not v.strip().lower().startswith(("http://", "https://", "/"))]
+        authors, found_agency = people(values)
+        authors = tuple(a for a in authors if " " in a)  # a first and a last name, not a nickname or brand
+        agency = agency or found_agency
 
     canonical = None
     for candidate in (*_LINK_CANONICAL(tree)[:1], *meta.get("og:url", ())[:1], _jsonld_url(ld.get("url")),

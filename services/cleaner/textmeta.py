@@ -19,6 +19,7 @@ credible (from 1995 to a day after ``now``); authors are person names (``split_a
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -187,7 +188,7 @@ _BY_RE = re.compile(r"^\s*(?:view all posts by|zeige alle beiträge von|alle bei
                     r"(?:veröffentlicht|publiziert|geschrieben|verfasst|erstellt|gepostet) von|publié par|"
                     r"publicado por|pubblicato da|posted in .{0,40}? by)\s*:?\s*|"
                     r"^\s*(?:(?:written|posted|reported|text|story|words|photos?|compiled|edited)\s+)?"
-                    r"(?:by|von|par|por|di|door|av|af|de)\s*[:\-]?\s+|^\s*(?:author|autorin|autor|auteur|autore|"
+                    r"(?:by|von der|von|vom|par|por|di|door|av|af|de)\s*[:\-]?\s+|^\s*(?:author|autorin|autor|auteur|autore|"
                     r"redaktion|text|verfasser|verfasst von)\s*:?\s*(?=(?-i:[A-ZÀ-Þ]))", re.IGNORECASE)
 _SPLIT_RE = re.compile(r"\s*(?:,|;|\||/|\n|\band\b|\bund\b|\bet\b|\by\b|\be\b|&|\bmit\b|\bwith\b|\bsowie\b|·|•)\s*",
                        re.IGNORECASE)
@@ -201,9 +202,14 @@ _ROLE_WORDS = frozenset(
     "managing executive associate assistant bureau washington london editorial opinion updated published posted "
     "min read minutes ago am pm uhr and of the for at in on".split()
 )
+_AFTER_NAME = _ROLE_WORDS | frozenset(
+    "im stand fr sa mon tue wed thu fri sat sun january february march april june july august september october "
+    "november december januar februar märz juni juli oktober dezember aktualisiert".split()) - {"and", "of", "the", "at", "in", "on"}
 _NOT_A_NAME = frozenset("admin administrator anonymous unknown staff redaktion editor editors team guest user "
                         "webmaster newsroom desk support www name name * by von par por post posts edit publiziert "
+                        "anónimo anonimo anonyme anonym agencies agenturen agencias "
                         "veröffentlicht published posted author autor".split())
+_GENDER_SUFFIX_RE = re.compile(r"(\w)\s*[/*:]\s*in\b")  # "Autor/in", "Redakteur*in"
 _SAYS_RE = re.compile(r"\s(?:sagt|says|said|schreibt|wrote|writes|dit|dice|disse)\s*:?$|^(?:on|am|le|el|il)\s+\d",
                       re.IGNORECASE)
 _TRAILING_DATE_RE = re.compile(r"\s+(?:am|on|le|el|il|at|um)\s+\d.*$", re.IGNORECASE)
@@ -239,13 +245,13 @@ def split_authors(values) -> tuple[tuple[str, ...], str | None]:
     for value in values:
         if not isinstance(value, str) or budget <= 0 or len(names) >= MAX_AUTHORS:
             continue
-        value = value[:budget]
+        value = html.unescape(value[:budget])
         budget -= len(value)
         # trafilatura's normalisation first (entities, tags, emoji, @handles, nicknames, "am/on ..." tails)
-        value = normalize_authors(None, value.replace(";", ",")) or ""
+        value = normalize_authors(None, _GENDER_SUFFIX_RE.sub(r"\1in", value).replace(";", ",")) or ""
         value = _EMAIL_RE.sub(" ", _PAREN_RE.sub(lambda m: f", {m.group(0)[1:-1]}," if agency_of(m.group(0))
                                                  else " ", value))
-        value = _BY_RE.sub("", value.strip())
+        value = _BY_RE.sub("", _GENDER_SUFFIX_RE.sub(r"\1in", value.strip()))
         for part in _SPLIT_RE.split(value):
             part = _BY_RE.sub("", part.strip(" \t\r\n.:-–—|·•'\"“”«»")).strip(" .:-–—")
             if not part:
@@ -257,7 +263,13 @@ def split_authors(values) -> tuple[tuple[str, ...], str | None]:
             if _SAYS_RE.search(part):
                 continue  # a comment's signature ("jane says")
             part = _TRAILING_DATE_RE.sub("", part)
+            label, colon, rest = part.rpartition(":") if ":" in part else part.rpartition("：")
+            if (colon or "：" in part) and rest.strip() and len(label) <= 20:
+                part = rest.strip()  # "责任编辑：孔德明", "Text: Anna Muster"
             words = part.split()
+            # a name ends where its role, a date or a note begins ("Ingo Arzt Redakteur für Wirtschaft")
+            cut = next((i for i, w in enumerate(words) if i >= 2 and w.lower().strip(".,") in _AFTER_NAME), None)
+            words = words[:cut]
             while words and words[-1].lower().strip(".,") in _ROLE_WORDS:
                 words.pop()
             part = " ".join(words)
