@@ -243,7 +243,7 @@ def _persons(value, index: dict[str, dict]):
     out = []
     for item in items[: T.MAX_AUTHORS * 2]:
         obj = index.get(item["@id"], item) if isinstance(item, dict) and isinstance(item.get("@id"), str) else item
-        if isinstance(obj, dict) and _types(obj) & _ORGANISATION_TYPES:
+        if isinstance(obj, dict) and _types(obj) & _ORGANISATION_TYPES and "person" not in _types(obj):
             continue
         out.append(item)
     return out
@@ -409,7 +409,7 @@ def _byline_tier(el) -> int:
                                          or "author" in ident or "author" in cls or "posted-by" in cls
                                          or "submitted-by" in cls or "journalist-name" in cls):
         return 2
-    if ("author" in itemprop or "Author" in ident or "Author" in cls or "byline" in cls.lower() or "writer" in cls
+    if ("author" in itemprop or "uthor" in ident or "uthor" in cls or "byline" in cls.lower() or "writer" in cls
             or "screenname" in cls or "Byline" in (el.get("data-component") or "")):
         return 3
     return 4
