@@ -12,6 +12,7 @@ from schemas.messages import EnrichedEvent, ExtractedArticle, Stage as StageName
 from schemas.topics import TOPICS
 from services.indexer.logic import end_to_end_seconds, enrich
 from services.indexer.store import SqliteIndex
+from services.indexer.storytable import Placement
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service
 from services.runtime.settings import ROOT, StageSettings
@@ -29,7 +30,6 @@ class IndexerSettings(StageSettings):
 
 
 def observe(event: EnrichedEvent, metrics: StageMetrics) -> None:
-    metrics.documents.labels("duplicate" if event.duplicate_of else "indexed").inc()
     metrics.end_to_end.observe(end_to_end_seconds(event, datetime.now(timezone.utc)))
 
 
@@ -39,7 +39,15 @@ def build_stage(settings: IndexerSettings, index: SqliteIndex | None = None) -> 
     def step(article: ExtractedArticle) -> EnrichedEvent:
         return enrich(article, datetime.now(timezone.utc))
 
-    return Stage(StageName.indexer, TOPICS.extracted, TOPICS.enriched, step, effect=index.upsert, observe=observe)
+    def watch(metrics: StageMetrics) -> None:
+        def placed(placement: Placement) -> None:  # where the store put each article in its story
+            metrics.documents.labels(placement.outcome).inc()
+            metrics.story_lookup.observe(placement.lookup_seconds)
+
+        index.on_placement = placed
+
+    return Stage(StageName.indexer, TOPICS.extracted, TOPICS.enriched, step, effect=index.upsert, observe=observe,
+                 watch=watch)
 
 
 def main() -> None:

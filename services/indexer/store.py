@@ -1,9 +1,11 @@
 """The embedded search index: SQLite with FTS5 (in Python's standard library; no server).
 
 Idempotent: documents are keyed by article id, so a redelivered or re-pushed article replaces its own
-document. Duplicates: an article whose clean text hashes like another article's (the same story under a
-second URL, say) is not stored twice; its event says ``duplicate_of`` the first one.
-One writer (the indexer's single step thread); readers (``newsflow search``) may run at the same time (WAL).
+document. Stories (issue 12): every article is stored, and placed in the story of the earlier articles it copies
+(the same or nearly the same clean text: :mod:`services.indexer.stories`), in tables beside the documents
+(:mod:`services.indexer.storytable`), in the same transaction as its document; search collapses a story's
+copies into one hit. Writers (one thread per indexer process; several processes may share the file) take the
+write lock before deciding; readers (``newsflow search``) may run at the same time (WAL).
 
 The article's metadata (publication date, authors, site, ...; issue 11) lives in its own tables beside
 ``documents``, one row per document (``document_meta``) and one per author (``document_authors``), so that an
@@ -27,12 +29,13 @@ import json
 import re
 import sqlite3
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 from urllib.parse import urlsplit
 
 from schemas.messages import EnrichedEvent, PageDate
+from services.indexer import storytable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -51,7 +54,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5(
     article_id UNINDEXED, title, text, entities, keywords, tokenize = 'unicode61 remove_diacritics 2'
 );
 """
-SCHEMA_VERSION = 2  # 2: document_meta, document_authors (issue 11)
+SCHEMA_VERSION = 3  # 2: document_meta, document_authors (issue 11); 3: story_bands, story_members (issue 12)
 META_SCHEMA = """
 CREATE TABLE IF NOT EXISTS document_meta (
     article_id    TEXT PRIMARY KEY,
@@ -94,6 +97,9 @@ class Hit:
     published_at: str | None = None
     site_name: str | None = None
     authors: tuple[str, ...] = ()
+    story_id: str | None = None
+    copies: int = 1  # with collapsed search: how many copies of the story the index holds
+    sites: tuple[str, ...] = ()  # ... and the sites that ran it
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,18 @@ def utc_sort_key(date: PageDate) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def first_seen(event: EnrichedEvent) -> str:
+    """The order of a story's copies: the publication time in UTC where known, else the ingest time."""
+    if event.published_at is not None:
+        return utc_sort_key(event.published_at)
+    return event.ingested_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def site_of(event: EnrichedEvent) -> str | None:
+    """The site a copy ran on, as `newsflow story` lists it: the site's name, else the URL's host."""
+    return event.site_name or host_of(event.canonical_url or event.url)
+
+
 def name_key(name: str) -> str:
     """A name as the filters compare it: case-folded words without accents, spaced and padded (" jane doe ")."""
     plain = unicodedata.normalize("NFKD", name.casefold())
@@ -175,8 +193,10 @@ def host_of(url: str | None) -> str | None:
 
 
 class SqliteIndex:
-    def __init__(self, path: Path | str, readonly: bool = False):
+    def __init__(self, path: Path | str, readonly: bool = False,
+                 on_placement: Callable[[storytable.Placement], None] | None = None):
         self.path = Path(path)
+        self.on_placement = on_placement  # told where each stored article went (the indexer's metrics)
         if readonly:
             if _schema_version(self.path) < SCHEMA_VERSION:
                 migrate(self.path)  # an index an older indexer wrote: a short writable connection upgrades it
@@ -192,18 +212,19 @@ class SqliteIndex:
         self.db.execute("PRAGMA busy_timeout=5000")
 
     def upsert(self, event: EnrichedEvent) -> EnrichedEvent:
-        """Store the event's document; return the event, with ``duplicate_of`` set when another article
-        already holds the same text (then nothing new is stored)."""
-        row = self.db.execute(
-            "SELECT article_id FROM documents WHERE content_hash = ? AND article_id != ? ORDER BY indexed_at LIMIT 1",
-            (event.content_hash, event.article_id),
-        ).fetchone()
-        if row is not None:
-            return event.model_copy(update={"duplicate_of": row[0]})
+        """Store the event's document (a copy of another article's story too: search collapses them) and place
+        it in its story; return the event with its story (``story_id``, ``copies``, ``similarity``, and for a
+        copy ``duplicate_of``: the story's canonical copy). One transaction: a redelivery after a crash finds
+        either nothing or all of it."""
         x = event.extraction
         entities = " ".join(dict.fromkeys(e.text for e in x.entities))
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            placed = storytable.place(self.db, event.article_id, event.text, first_seen(event), site_of(event))
+            if placed is not None:
+                canonical = placed.canonical_id if placed.canonical_id != event.article_id else None
+                event = event.model_copy(update={"story_id": placed.story_id, "copies": placed.copies,
+                                                 "similarity": placed.similarity, "duplicate_of": canonical})
             self.db.execute(
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(article_id) DO UPDATE SET "
                 "content_hash=excluded.content_hash, url=excluded.url, title=excluded.title, "
@@ -222,10 +243,13 @@ class SqliteIndex:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        if placed is not None and self.on_placement is not None:
+            self.on_placement(placed)
         return event
 
     def search(self, query: str, limit: int = 10, *, since: dt.date | None = None, until: dt.date | None = None,
-               site: str | None = None, author: str | None = None, sort: Sort = "relevance") -> list[Hit]:
+               site: str | None = None, author: str | None = None, sort: Sort = "relevance",
+               collapse: bool = True) -> list[Hit]:
         """Full-text search (FTS5 query syntax; plain words are ANDed), best matches first, or the newest
         publications first with ``sort="date"`` (documents without a publication date last). An empty query
         lists the documents the filters keep, newest first. Filters (all optional, ANDed):
@@ -233,17 +257,43 @@ class SqliteIndex:
         document without a publication date never passes a date filter); ``site``: the site's name (case and
         accents ignored), or its host or a subdomain of it ("reuters.com" keeps "www.reuters.com" and
         "uk.reuters.com"; a URL counts by its host), from the canonical URL or else the URL; ``author``: an author
-        whose name holds these words, in this order, whole ("Doe" and "jane doe" keep "Jane Doe", "Jan" does not)."""
+        whose name holds these words, in this order, whole ("Doe" and "jane doe" keep "Jane Doe", "Jan" does not).
+        ``collapse``: one hit per story (its best-placed copy), with the story's number of copies and the sites
+        that ran it; False lists every copy."""
         where, params = _filters(since, until, site, author)
         if not query.strip():
-            return [_hit(r) for r in self._rows("", where, params, limit, "date")]
+            return self._hits("", where, params, limit, "date", collapse)
         try:
-            rows = self._rows(query, where, params, limit, sort)
+            return self._hits(query, where, params, limit, sort, collapse)
         except sqlite3.OperationalError:
             # Not valid FTS5 syntax (quotes, colons, ...): search the words as plain terms instead.
             words = query.replace('"', " ").split()
-            rows = self._rows(" ".join(f'"{w}"' for w in words), where, params, limit, sort) if words else []
-        return [_hit(r) for r in rows]
+            return self._hits(" ".join(f'"{w}"' for w in words), where, params, limit, sort, collapse) if words else []
+
+    def _hits(self, query: str, where: list[str], params: list, limit: int, sort: Sort, collapse: bool) -> list[Hit]:
+        if not collapse:
+            return [_hit(r) for r in self._rows(query, where, params, limit, sort)]
+        fetch = limit * 4 + 16
+        while True:  # fetch more rows until ``limit`` stories are found or the rows run out
+            rows = self._rows(query, where, params, fetch, sort)
+            best: dict[str, tuple] = {}
+            for r in rows:
+                best.setdefault(r[-1] or r[0], r)
+            if len(best) >= limit or len(rows) < fetch:
+                break
+            fetch *= 4
+        hits = []
+        for story_id, r in list(best.items())[:limit]:
+            members = self.db.execute("SELECT count(*) FROM story_members WHERE story_id = ?", (story_id,)).fetchone()
+            hit = _hit(r)
+            hits.append(replace(hit, copies=max(1, members[0]), sites=tuple(storytable.sites(self.db, story_id))))
+        return hits
+
+    def story(self, article_or_story_id: str) -> list[tuple[storytable.Member, EnrichedEvent | None]]:
+        """The copies of a story (given its id or any of its articles' ids), canonical first, with their events."""
+        mine = storytable.member(self.db, article_or_story_id)
+        story_id = mine.story_id if mine else article_or_story_id
+        return [(m, self.get(m.article_id)) for m in storytable.copies(self.db, story_id)]
 
     def _rows(self, query: str, where: list[str], params: list, limit: int, sort: Sort) -> list[tuple]:
         by_date = "m.published_utc DESC NULLS LAST"
@@ -258,7 +308,8 @@ class SqliteIndex:
             found = "coalesce(d.summary, ''), 0.0"
             order = f"{by_date}, d.indexed_at DESC"
         return self.db.execute(
-            f"SELECT d.article_id, d.title, d.url, {found}, m.published_at, m.site_name, m.authors FROM {source} "
+            f"SELECT d.article_id, d.title, d.url, {found}, m.published_at, m.site_name, m.authors, s.story_id "
+            f"FROM {source} LEFT JOIN story_members s ON s.article_id = d.article_id "
             f"WHERE {' AND '.join(where) or '1'} ORDER BY {order} LIMIT ?",
             (*params, limit),
         ).fetchall()
@@ -309,9 +360,10 @@ def _filters(since: dt.date | None, until: dt.date | None, site: str | None, aut
 
 
 def _hit(row: tuple) -> Hit:
-    article_id, title, url, snippet, rank, published_at, site_name, authors = row
+    article_id, title, url, snippet, rank, published_at, site_name, authors, story_id = row
     return Hit(article_id=article_id, title=title, url=url, snippet=snippet, score=-rank,
-               published_at=published_at, site_name=site_name, authors=tuple(json.loads(authors or "[]")))
+               published_at=published_at, site_name=site_name, authors=tuple(json.loads(authors or "[]")),
+               story_id=story_id)
 
 
 def _schema_version(path: Path) -> int:
@@ -338,6 +390,7 @@ def migrate(path: Path | str) -> None:
 def _migrate(db: sqlite3.Connection) -> None:
     """Create the metadata tables and fill them, from the stored events, for documents that have no row."""
     db.executescript(META_SCHEMA)
+    storytable.ensure_schema(db)
     db.execute("BEGIN IMMEDIATE")
     try:
         missing = db.execute("SELECT d.article_id, d.event FROM documents d LEFT JOIN document_meta m "
@@ -348,6 +401,15 @@ def _migrate(db: sqlite3.Connection) -> None:
             except ValueError:  # an event no model reads any more: its document stays, without metadata
                 meta = Meta(None, None, None, None, (), None, None, None, None, None, None, (), None)
             _write_meta(db, article_id, meta)
+        # Stories for documents an older version stored, in the order it indexed them.
+        unplaced = db.execute("SELECT d.event FROM documents d LEFT JOIN story_members s ON s.article_id = d.article_id "
+                              "WHERE s.article_id IS NULL ORDER BY d.indexed_at").fetchall()
+        for (raw,) in unplaced:
+            try:
+                event = EnrichedEvent.model_validate_json(raw)
+            except ValueError:
+                continue
+            storytable.place(db, event.article_id, event.text, first_seen(event), site_of(event))
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

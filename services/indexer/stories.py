@@ -46,8 +46,18 @@ def shingles(text: str, k: int = SHINGLE_WORDS) -> set[bytes]:
 
 def signature(text: str) -> np.ndarray:
     """The MinHash signature (NUM_PERM unsigned 32-bit values) of the text's shingles."""
+    return _minhash(shingles(text))
+
+
+def sketch(text: str) -> tuple[np.ndarray, int] | None:
+    """The signature and the number of shingles it summarises; None for a text without a word."""
+    found = shingles(text)
+    return (_minhash(found), len(found)) if found else None
+
+
+def _minhash(found: set[bytes]) -> np.ndarray:
     m = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_PERMUTATIONS, scheme=SCHEME)
-    m.update_batch(list(shingles(text)))
+    m.update_batch(list(found))
     return m.hashvalues.astype(np.uint32)
 
 

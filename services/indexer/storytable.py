@@ -1,14 +1,21 @@
 """The stories' tables in the index store: LSH band keys beside the documents, one row per article with its
 signature and story, so that any indexer process, a restart, a replay or a rebuild sees the same state.
 
-Storage only (SQL over a connection the caller owns, inside the caller's transaction); the decision of what is
-a copy is :func:`services.indexer.stories.assign`. Must not commit or open transactions itself.
+SQL over a connection the caller owns, inside the caller's transaction (``BEGIN IMMEDIATE``: two indexer
+processes on one index decide one after the other); it must not commit or open transactions itself. What counts
+as a copy is decided in :mod:`services.indexer.stories`; :func:`place` applies that decision to the tables.
+
+A story's id is the id of the article that started it (the first to arrive); its canonical copy is its earliest
+member by ``first_seen`` (publication time where known, else ingest time), computed when read, so a copy that
+arrives later but was published earlier takes the canonical place without rewriting anything.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -85,3 +92,56 @@ def copies(db: sqlite3.Connection, story_id: str) -> list[Member]:
 
 def _member(row: tuple) -> Member:
     return Member(row[0], row[1], stories.from_blob(row[2]), row[3], row[4], row[5], row[6])
+
+
+Outcome = Literal["new_story", "copy", "repeated"]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an article went: its story, the story's canonical copy, how many copies the story has, the
+    similarity to the canonical copy, and whether it started the story, joined one, or was there already."""
+
+    story_id: str
+    canonical_id: str
+    copies: int
+    similarity: float
+    outcome: Outcome
+    lookup_seconds: float
+
+
+def place(db: sqlite3.Connection, article_id: str, text: str, first_seen: str, site: str | None) -> Placement | None:
+    """Put the article in its story (an earlier one it copies, or a new one) and return where it went; None for
+    a text without a word (it is no story). An article already placed (redelivered, replayed, re-pushed under
+    its id) stays in the story it had; its signature and bands follow its text."""
+    found = stories.sketch(text)
+    if found is None:
+        return None
+    sig, size = found
+    keys = stories.band_keys(sig)
+    started = time.perf_counter()
+    before = member(db, article_id)
+    if before is not None:
+        story_id, outcome = before.story_id, "repeated"
+        stale = set(stories.band_keys(before.signature)) - set(keys)
+        db.executemany("DELETE FROM story_bands WHERE band_key = ? AND article_id = ?", [(k, article_id) for k in stale])
+    else:
+        match = stories.best_match(sig, size, candidates(db, keys, article_id))
+        story_id, outcome = (match.story_id, "copy") if match else (article_id, "new_story")
+    lookup = time.perf_counter() - started
+    add(db, Member(article_id, story_id, sig, size, first_seen, 0.0, site), keys)
+    members = copies(db, story_id)
+    canonical = members[0]
+    similarity = 1.0 if canonical.article_id == article_id else stories.similarity(
+        sig, size, canonical.signature, canonical.shingles)
+    db.execute("UPDATE story_members SET similarity = ? WHERE article_id = ?", (similarity, article_id))
+    return Placement(story_id, canonical.article_id, len(members), similarity, outcome, lookup)
+
+
+def sites(db: sqlite3.Connection, story_id: str) -> list[str]:
+    """The sites that ran the story, in the order of their first copy."""
+    rows = db.execute(
+        "SELECT site FROM story_members WHERE story_id = ? AND site IS NOT NULL ORDER BY first_seen, article_id",
+        (story_id,),
+    ).fetchall()
+    return list(dict.fromkeys(r[0] for r in rows))

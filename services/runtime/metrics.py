@@ -60,7 +60,11 @@ DOCS = {
     "newsflow_fetches_in_flight": "Fetcher only: HTTP fetches in flight (or waiting for their host's slot), by "
                                   "host; a series exists only while its host has one, so at most "
                                   "max_in_flight series at a time.",
-    "newsflow_documents_indexed_total": "Indexer only: articles indexed, by outcome (indexed, duplicate of another article).",
+    "newsflow_documents_indexed_total": "Indexer only: articles indexed, by outcome: new_story (the first copy of "
+                                        "a story), copy (a copy of an earlier article's story), repeated (an "
+                                        "article id indexed before: redelivered, replayed or re-pushed).",
+    "newsflow_story_lookup_seconds": "Indexer only: time to find an article's earlier copies in the index (LSH "
+                                     "band lookup and similarity of the candidates; histogram).",
 }
 
 # Metrics with a series only while something is going on (one per host with a fetch in flight): every other
@@ -73,7 +77,7 @@ SPARSE = frozenset({"newsflow_fetches_in_flight", "newsflow_halted_offset"})
 HALT_CAUSES = ("breaker_in_a_row", "breaker_share", "undeliverable")
 
 FETCH_OUTCOMES = ("downloaded", "inline")
-INDEX_OUTCOMES = ("indexed", "duplicate")
+INDEX_OUTCOMES = ("new_story", "copy", "repeated")
 
 
 @dataclass
@@ -103,6 +107,7 @@ class StageMetrics:
     fetch_requests: Counter
     fetched_bytes: Counter
     documents: Counter
+    story_lookup: Histogram
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
         """Serve /metrics on ``port``; when that port is taken (a second process of the same service on this
@@ -188,6 +193,9 @@ def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> Stag
         fetch_requests=Counter("newsflow_fetch_requests", d["newsflow_fetch_requests_total"], ["outcome"], registry=r),
         fetched_bytes=Counter("newsflow_fetched_bytes", d["newsflow_fetched_bytes_total"], registry=r),
         documents=Counter("newsflow_documents_indexed", d["newsflow_documents_indexed_total"], ["outcome"], registry=r),
+        story_lookup=Histogram(
+            "newsflow_story_lookup_seconds", d["newsflow_story_lookup_seconds"], buckets=LATENCY_BUCKETS, registry=r
+        ),
     )
     # Create every labelled child up front, so every series exists from the first scrape.
     m.processing.labels(stage)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from schemas.messages import EnrichedEvent, Entity, ExtractedArticle, Extraction, PageDate, Stage, StageTiming
 from services.cli.events import summary_line
 from services.indexer.logic import content_hash, enrich
-from services.indexer.store import SqliteIndex
+from services.indexer.store import SCHEMA_VERSION, SqliteIndex
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=timezone.utc)
 
@@ -45,11 +45,16 @@ def test_upserting_the_same_article_twice_leaves_one_document(tmp_path):
     assert index.search("would start") and not index.search("Geneva NOT Ryabkov")
 
 
-def test_the_same_text_under_another_id_is_a_duplicate_and_is_not_stored_twice(tmp_path):
+def test_the_same_text_under_another_id_is_a_copy_of_the_first_story(tmp_path):
     index = SqliteIndex(tmp_path / "i.db")
-    index.upsert(enrich(article("a1"), T0))
+    first = index.upsert(enrich(article("a1"), T0))
     dup = index.upsert(enrich(article("a2", text="SERGEI RYABKOV said talks in  Geneva would start."), T0))
-    assert dup.duplicate_of == "a1" and index.count() == 1
+    assert (first.story_id, first.copies, first.similarity, first.duplicate_of) == ("a1", 1, 1.0, None)
+    assert (dup.story_id, dup.copies, dup.similarity, dup.duplicate_of) == ("a1", 2, 1.0, "a1")
+    assert index.count() == 2  # both stored; search shows the story once
+    hits = index.search("Ryabkov")
+    assert [(h.story_id, h.copies) for h in hits] == [("a1", 2)]
+    assert sorted(h.article_id for h in index.search("Ryabkov", collapse=False)) == ["a1", "a2"]
 
 
 def test_search_finds_entities_and_survives_odd_queries(tmp_path):
@@ -170,7 +175,7 @@ def test_an_index_written_before_metadata_is_migrated_when_searched_and_when_the
     assert ids(reader.search("Geneva", site="reuters.com")) == ["a"]  # from the URL the old row holds
     assert ids(reader.search("Geneva", site="Reuters")) == ["b"]
     assert ids(reader.search("Geneva", author="Doe", since=dt.date(2021, 12, 1))) == ["b"]
-    assert reader.db.execute("PRAGMA user_version").fetchone() == (2,)
+    assert reader.db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     reader.close()
 
     db = sqlite3.connect(path)  # an indexer of the old version still running: its writes still work...
