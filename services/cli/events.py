@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="one line per event (default) or the whole event as JSON")
     p.add_argument("--ids", help="comma-separated article ids: print only these, waiting for them (it follows), "
                    "stop when all were seen")
+    p.add_argument("--new-stories", action="store_true",
+                   help="only the first copy of each story (skip the articles the indexer found to be copies)")
     p.set_defaults(func=run_tail)
 
 
@@ -25,7 +27,7 @@ def summary_line(event: EnrichedEvent) -> str:
     of its canonical URL or URL; "-"), title, language (the page's tag checked against the text), counts, latency."""
     x = event.extraction
     title = (event.title or event.text[:60].replace("\n", " ")).strip()
-    dup = f"  duplicate of {event.duplicate_of}" if event.duplicate_of else ""
+    dup = f"  copy of {event.duplicate_of} (story {event.story_id}, {event.copies} copies)" if event.duplicate_of else ""
     day = event.published_at.value[:10] if event.published_at else "-"
     site = event.site_name or host_of(event.canonical_url or event.url) or "-"
     return (f"{event.article_id}  {day}  {site[:40]}  {title[:60]!r}  lang={event.language or x.language}  "
@@ -41,6 +43,8 @@ def run_tail(args: argparse.Namespace) -> int:
         assert isinstance(event, EnrichedEvent)
         if wanted and event.article_id not in wanted:
             continue
+        if args.new_stories and event.story_id not in (None, event.article_id):
+            continue  # a copy: its story started with another article
         if args.since and event.indexed_at < args.since:
             continue  # written to the topic after --since, but indexed before it: not this run's
         print(event.model_dump_json() if args.format == "json" else summary_line(event), flush=True)

@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search the index (FTS5 syntax: words, \"phrases\", OR, NOT, prefix*)",
                        description="Prints one line per hit, best first. Exit status: 0 hits, 1 no hits (said on "
                        "stderr), 2 no index yet (or neither words nor a filter given). Each line: id, publication day, "
-                       "site, title, snippet.")
+                       "site, title, snippet, and for a story with copies: how many and the sites that ran it "
+                       "(newsflow story ID lists them).")
     p.add_argument("query", nargs="*", help="words to find; none: the documents the filters keep, newest first")
     p.add_argument("-n", "--limit", type=int, default=10)
     p.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="published on or after this day")
@@ -27,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--author", help="an author's name or part of it, whole words (e.g. Doe, 'Jane Doe')")
     p.add_argument("--sort", choices=["relevance", "date"], default="relevance",
                    help="best match first (default), or newest publication first (undated last)")
+    p.add_argument("--all-copies", action="store_true",
+                   help="list every copy of a story (default: one hit per story, with its copies and sites)")
     p.add_argument("--json", action="store_true", help="print each hit as JSON")
     p.set_defaults(func=run)
 
@@ -49,15 +52,17 @@ def run(args: argparse.Namespace) -> int:
     index = SqliteIndex(settings.db_path, readonly=True)
     try:
         hits = index.search(" ".join(args.query), args.limit, since=args.since, until=args.until, site=args.site,
-                            author=args.author, sort=args.sort)
+                            author=args.author, sort=args.sort, collapse=not args.all_copies)
     finally:
         index.close()
     for hit in hits:
         if args.json:
             print(json.dumps(hit.__dict__, ensure_ascii=False))
         else:
+            copies = f"  [{hit.copies} copies: {', '.join(hit.sites[:5])}{' ...' if len(hit.sites) > 5 else ''}]" \
+                if hit.copies > 1 else ""
             print(f"{hit.article_id}  {(hit.published_at or '-')[:10]}  {hit.site_name or '-'}  "
-                  f"{(hit.title or '')[:70]!r}  {hit.snippet}")
+                  f"{(hit.title or '')[:70]!r}  {hit.snippet}{copies}")
     if not hits:
         print(f"newsflow search: no hits for {' '.join(args.query)!r}", file=sys.stderr)
         return 1

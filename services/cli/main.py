@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from services.cli import batch, dlq, events, index, ingest, topics
+from services.cli import batch, dlq, events, index, ingest, story, topics
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log Kafka client activity")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = [ingest, events, dlq, index, batch, topics]
+    modules = [ingest, events, dlq, index, story, batch, topics]
     try:
         from services.cli import status
 

@@ -166,7 +166,7 @@ def first_seen(event: EnrichedEvent) -> str:
     """The order of a story's copies: the publication time in UTC where known, else the ingest time."""
     if event.published_at is not None:
         return utc_sort_key(event.published_at)
-    return event.ingested_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return event.ingested_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def site_of(event: EnrichedEvent) -> str | None:
@@ -277,8 +277,12 @@ class SqliteIndex:
         while True:  # fetch more rows until ``limit`` stories are found or the rows run out
             rows = self._rows(query, where, params, fetch, sort)
             best: dict[str, tuple] = {}
-            for r in rows:
-                best.setdefault(r[-1] or r[0], r)
+            for r in rows:  # a story stands at its best-placed copy's rank, as its canonical copy if that is a hit
+                story_id = r[-1] or r[0]
+                if story_id not in best:
+                    best[story_id] = r
+                elif r[0] == self._canonical(story_id):
+                    best[story_id] = r
             if len(best) >= limit or len(rows) < fetch:
                 break
             fetch *= 4
@@ -288,6 +292,11 @@ class SqliteIndex:
             hit = _hit(r)
             hits.append(replace(hit, copies=max(1, members[0]), sites=tuple(storytable.sites(self.db, story_id))))
         return hits
+
+    def _canonical(self, story_id: str) -> str | None:
+        row = self.db.execute("SELECT article_id FROM story_members WHERE story_id = ? ORDER BY first_seen, article_id "
+                              "LIMIT 1", (story_id,)).fetchone()
+        return row[0] if row else None
 
     def story(self, article_or_story_id: str) -> list[tuple[storytable.Member, EnrichedEvent | None]]:
         """The copies of a story (given its id or any of its articles' ids), canonical first, with their events."""

@@ -123,6 +123,7 @@ def place(db: sqlite3.Connection, article_id: str, text: str, first_seen: str, s
     before = member(db, article_id)
     if before is not None:
         story_id, outcome = before.story_id, "repeated"
+        first_seen = min(first_seen, before.first_seen)  # a re-push later on does not make it a later copy
         stale = set(stories.band_keys(before.signature)) - set(keys)
         db.executemany("DELETE FROM story_bands WHERE band_key = ? AND article_id = ?", [(k, article_id) for k in stale])
     else:

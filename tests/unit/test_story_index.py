@@ -65,6 +65,8 @@ def test_a_re_pushed_article_stays_one_document_in_one_story(tmp_path):
     assert (again.story_id, again.copies, again.duplicate_of) == ("wire", 2, "wire")
     assert index.count() == 2 and outcomes == ["new_story", "copy", "repeated", "repeated", "repeated"]
     assert index.db.execute("SELECT count(*) FROM story_members").fetchone() == (2,)
+    index.upsert(event("wire", SEED, minutes=30))  # the first one re-pushed later stays the canonical copy
+    assert [m.article_id for m, _ in index.story("wire")] == ["wire", "copy"]
 
 
 def test_two_writers_on_one_index_decide_alike(tmp_path):
