@@ -59,6 +59,9 @@ bench-cleaner: install ## score the cleaner against trafilatura and readability 
 bench-metadata: install ## score publication date, title and authors against trafilatura, htmldate, newspaper4k (../shared/data/metadata-dev)
 	$(PY) bench/metadata.py
 
+bench-dedup: install ## near-duplicate stories: precision/recall on a generated syndication corpus, lookup time at 10k/100k/1M stored (~10 min)
+	$(PY) bench/dedup.py
+
 bench-load: install ## the load benchmark of issue 9 (throughput, latency, I/O, scale-out, RSS); ~13 min quiet, QUICK=1: ~5 min
 	$(PY) bench/load.py $(if $(QUICK),--quick,)
 
@@ -68,4 +71,4 @@ faults: install ## the fault campaign of issue 5 (kills, broker outages, poison,
 clean-data: down ## remove the local broker's data, the index and the logs
 	rm -rf .data
 
-.PHONY: help install run down status restart test test-fast schemas bench-cleaner bench-metadata bench-load faults clean-data
+.PHONY: help install run down status restart test test-fast schemas bench-cleaner bench-metadata bench-dedup bench-load faults clean-data
