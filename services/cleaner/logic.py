@@ -60,12 +60,12 @@ def with_ingest_metadata(page: PageMeta, metadata: dict[str, str], now: datetime
         value = textmeta.parse_date(metadata.get(key), limits)
         if value:
             out[key] = PageDate(value=value, provenance=INGEST_PROVENANCE)
-    if isinstance(metadata.get("authors"), str):
-        authors, agency = textmeta.split_authors(metadata["authors"].replace(";", ","))
+    if isinstance(metadata.get("authors"), str):  # the user's names as given (no role or agency cleaning)
+        given = metadata["authors"][:5000].replace(";", ",").split(",")
+        names = [" ".join(n.split())[: textmeta.MAX_AUTHOR_CHARS] for n in given]
+        authors = tuple(dict.fromkeys(n for n in names if n))[: textmeta.MAX_AUTHORS]
         if authors:
             out["authors"] = authors
-        if agency and not metadata.get("agency"):
-            out["agency"] = agency
     for key in ("canonical_url", "image"):
         value = textmeta.clean_url(metadata.get(key), None)
         if value:

@@ -43,7 +43,8 @@ MAX_JSONLD_CHARS = 500_000  # a script this long is data, not article metadata
 MAX_FIELD_CHARS = 1000
 
 ARTICLE_TYPES = frozenset(
-    t.lower() for t in ("Article", "NewsArticle", "BlogPosting", "Report", "ReportageNewsArticle", "AnalysisNewsArticle",
+    t.lower() for t in ("Article", "NewsArticle", "BlogPosting", "Report", "ReportageNewsArticle",
+                        "AnalysisNewsArticle",
                         "OpinionNewsArticle", "ReviewNewsArticle", "BackgroundNewsArticle", "LiveBlogPosting",
                         "ScholarlyArticle", "TechArticle", "PressRelease")
 )
@@ -490,7 +491,9 @@ def strip_site(title: str, site_name: str | None) -> str:
     site = (site_name or "").casefold()
     if site:
         if parts[-1].casefold() in site or site in parts[-1].casefold():
-            return _TITLE_SEPARATORS.split(title)[0] if len(parts) == 2 else title[: title.rfind(parts[-1])].rstrip(" |–—·•»:-")
+            if len(parts) == 2:
+                return parts[0]
+            return title[: title.rfind(parts[-1])].rstrip(" |–—·•»:-")
         if parts[0].casefold() in site or site in parts[0].casefold():
             return title[len(parts[0]):].lstrip(" |–—·•»:-")
     if len(parts) == 2:

@@ -175,7 +175,8 @@ AGENCIES = {
     "thomson reuters": "Reuters", "afp": "AFP", "agence france-presse": "AFP", "agence france presse": "AFP",
     "pti": "PTI", "press trust of india": "PTI", "ians": "IANS", "ani": "ANI", "dpa": "dpa",
     "deutsche presse-agentur": "dpa", "efe": "EFE", "ansa": "ANSA", "upi": "UPI", "united press international": "UPI",
-    "xinhua": "Xinhua", "kyodo": "Kyodo", "kyodo news": "Kyodo", "yonhap": "Yonhap", "tass": "TASS", "itar-tass": "TASS",
+    "xinhua": "Xinhua", "kyodo": "Kyodo", "kyodo news": "Kyodo", "yonhap": "Yonhap", "tass": "TASS",
+    "itar-tass": "TASS",
     "ria novosti": "RIA Novosti", "interfax": "Interfax", "bloomberg": "Bloomberg", "apa": "APA", "kna": "KNA",
     "epd": "epd", "sda": "SDA", "anp": "ANP", "belga": "Belga", "europa press": "Europa Press", "anadolu": "Anadolu",
     "anadolu agency": "Anadolu", "bernama": "Bernama", "antara": "Antara", "aap": "AAP", "cp": "CP",
@@ -188,7 +189,8 @@ _BY_RE = re.compile(r"^\s*(?:view all posts by|zeige alle beiträge von|alle bei
                     r"(?:veröffentlicht|publiziert|geschrieben|verfasst|erstellt|gepostet) von|publié par|"
                     r"publicado por|pubblicato da|posted in .{0,40}? by)\s*:?\s*|"
                     r"^\s*(?:(?:written|posted|reported|text|story|words|photos?|compiled|edited)\s+)?"
-                    r"(?:by|von der|von|vom|par|por|di|door|av|af|de)\s*[:\-]?\s+|^\s*(?:author|autorin|autor|auteur|autore|"
+                    r"(?:by|von der|von|vom|par|por|di|door|av|af|de)\s*[:\-]?\s+|"
+                    r"^\s*(?:author|autorin|autor|auteur|autore|"
                     r"redaktion|text|verfasser|verfasst von)\s*:?\s*(?=(?-i:[A-ZÀ-Þ]))", re.IGNORECASE)
 _SPLIT_RE = re.compile(r"\s*(?:,|;|\||/|\n|\band\b|\bund\b|\bet\b|\by\b|\be\b|&|\bmit\b|\bwith\b|\bsowie\b|·|•)\s*",
                        re.IGNORECASE)
@@ -204,7 +206,8 @@ _ROLE_WORDS = frozenset(
 )
 _AFTER_NAME = _ROLE_WORDS | frozenset(
     "im stand fr sa mon tue wed thu fri sat sun january february march april june july august september october "
-    "november december januar februar märz juni juli oktober dezember aktualisiert".split()) - {"and", "of", "the", "at", "in", "on"}
+    "november december januar februar märz juni juli oktober dezember aktualisiert".split()
+) - {"and", "of", "the", "at", "in", "on"}
 _NOT_A_NAME = frozenset("admin administrator anonymous unknown staff redaktion editor editors team guest user "
                         "webmaster newsroom desk support www name name * by von par por post posts edit publiziert "
                         "anónimo anonimo anonyme anonym agencies agenturen agencias "
@@ -373,7 +376,8 @@ def check_language(declared: str | None, text: str) -> str | None:
 _AGENCY_PAREN = rf"\((?P<agency>{_AGENCY_ALT})\)"
 _DATELINE_RE = re.compile(
     rf"^(?P<place>[A-Z][A-Z.'’ -]{{1,40}}?|[A-Z][a-z]+(?: [A-Z][a-z]+){{0,2}})"
-    rf"(?:,\s*(?P<date>(?:{_MONTH_ALT})\.?\s+\d{{1,2}}(?:,?\s+\d{{4}})?|\d{{1,2}}\s+(?:{_MONTH_ALT})\.?(?:\s+\d{{4}})?))?"
+    rf"(?:,\s*(?P<date>(?:{_MONTH_ALT})\.?\s+\d{{1,2}}(?:,?\s+\d{{4}})?"
+    rf"|\d{{1,2}}\s+(?:{_MONTH_ALT})\.?(?:\s+\d{{4}})?))?"
     rf"\s*(?:{_AGENCY_PAREN})?\s*(?P<sep>[-–—:])\s+\S",
     re.IGNORECASE,
 )

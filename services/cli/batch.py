@@ -8,8 +8,8 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("clean", help='JSONL {"id","html"|"text","url"?} on stdin -> {"id","text","title","published_at",'
-                                    '"authors",...} on stdout')
+    c = sub.add_parser("clean", help='JSONL {"id","html"|"text","url"?} on stdin -> {"id","text","title",'
+                                    '"published_at","authors",...} on stdout')
     c.set_defaults(func=run_clean)
     e = sub.add_parser(
         "extract", help='JSONL {"id","text","published_at"?,"reference"?,"title"?} on stdin -> {"id", entities, '

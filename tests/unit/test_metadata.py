@@ -60,7 +60,8 @@ def test_jsonld_graph_with_author_by_reference_and_organisation_author_skipped()
     graph = {"@context": "https://schema.org", "@graph": [
         {"@type": "WebPage", "@id": "https://news.example.com/#page"},
         {"@type": "Article", "datePublished": "2024-11-05",
-         "author": [{"@id": "https://news.example.com/#/person/1"}, {"@type": "Organization", "name": "Example Media"}]},
+         "author": [{"@id": "https://news.example.com/#/person/1"},
+                    {"@type": "Organization", "name": "Example Media"}]},
         {"@type": "Person", "@id": "https://news.example.com/#/person/1", "name": "Maria Rossi"},
     ]}
     m = meta_of(page(jsonld(graph)))
