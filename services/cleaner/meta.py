@@ -78,12 +78,13 @@ LANGUAGE_KEYS = ("content-language", "language", "dc.language", "og:locale")
 
 _META_XPATH = etree.XPath("//meta")
 _JSONLD_XPATH = etree.XPath("//script[@type]")
-# One scan for the elements that can carry a date or a byline (an XPath scan of the whole tree costs about as
-# much as a third of the parse: one, not one per kind).
-_CANDIDATES_XPATH = etree.XPath(
-    "//*[@itemprop or @rel='author' or @pubdate or contains(@class, 'uthor') or contains(@class, 'yline') or "
+# An XPath scan of the whole tree costs about a third of the parse: these two run only when the sources before
+# them (JSON-LD, <meta>) gave no date, no author.
+_DATE_ELEMENTS_XPATH = etree.XPath("//time[@datetime]|//*[@itemprop='datePublished' or @pubdate]")
+_BYLINE_XPATH = etree.XPath(
+    "//*[@itemprop or @rel='author' or contains(@class, 'uthor') or contains(@class, 'yline') or "
     "contains(@class, 'writer') or contains(@class, 'screenname') or contains(@class, 'username') or @class='byl' "
-    "or contains(@id, 'uthor') or contains(@data-component, 'Byline')]|//time[@datetime]|//author"
+    "or contains(@id, 'uthor') or contains(@data-component, 'Byline')]|//author"
 )
 _LINK_CANONICAL = etree.XPath("//link[@rel='canonical']/@href")
 _H1_XPATH = etree.XPath("//h1")
@@ -238,15 +239,17 @@ _ORGANISATION_TYPES = frozenset(("organization", "newsmediaorganization", "corpo
 _SQUASH_RE = re.compile(r"[\W_]+")
 
 
-def _persons(value, index: dict[str, dict]):
-    """A JSON-LD author value without its organisations (a page often names its site as the author)."""
+def _persons(value, index: dict[str, dict], keep: str = "persons"):
+    """A JSON-LD author value without its organisations (a page often names its site as the author), or
+    (``keep="organisations"``) a publisher value without its persons (a blog's publisher is its author)."""
     items = value if isinstance(value, list) else [value]
     out = []
     for item in items[: T.MAX_AUTHORS * 2]:
         obj = index.get(item["@id"], item) if isinstance(item, dict) and isinstance(item.get("@id"), str) else item
-        if isinstance(obj, dict) and _types(obj) & _ORGANISATION_TYPES and "person" not in _types(obj):
-            continue
-        out.append(item)
+        types = _types(obj) if isinstance(obj, dict) else set()
+        is_person = "person" in types or not types & _ORGANISATION_TYPES
+        if is_person == (keep == "persons") or (keep != "persons" and not types):
+            out.append(item)
     return out
 
 
@@ -304,7 +307,6 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
         return EMPTY_META
     meta = meta_tags(tree)
     article, page, index = _jsonld_article(tree)
-    candidates = _CANDIDATES_XPATH(tree)
     ld = article or page or {}
     limits = T.date_limits(now)
 
@@ -317,7 +319,7 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
     if published is None and meta_dates:
         published = meta_dates[0]
     if published is None:
-        for el in candidates:
+        for el in _DATE_ELEMENTS_XPATH(tree):
             if el.get("itemprop") == "datePublished" or el.get("pubdate") is not None:
                 published = T.page_date(el.get("datetime") or el.get("content") or el.text_content()[:100],
                                         "time[datetime]", limits)
@@ -342,7 +344,7 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
         modified = None  # contradictory: an edit cannot come before the story
 
     # authors: the first source that names a person; the site, its publisher and organisations are not authors
-    publisher = _jsonld_names((article or {}).get("publisher"), 0, index)
+    publisher = _jsonld_names(_persons((article or {}).get("publisher"), index, keep="organisations"), 0, index)
     site_name = (_first(meta, ("og:site_name",))[1] or (_text(publisher[0]) if publisher else None)
                  or _first(meta, ("application-name",))[1])
     host = urlsplit(url[:2048]).hostname if isinstance(url, str) else None
@@ -363,7 +365,7 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
                 if authors:
                     break
     if not authors:
-        byline = page_byline(candidates)
+        byline = page_byline(_BYLINE_XPATH(tree))
         if byline:
             authors, found_agency = people(byline)
             agency = agency or found_agency

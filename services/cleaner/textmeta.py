@@ -185,7 +185,7 @@ AGENCIES = {
 }
 _AGENCY_ALT = "|".join(sorted((re.escape(k) for k in AGENCIES), key=len, reverse=True))
 _AGENCY_RE = re.compile(rf"(?<![\w-])(?:{_AGENCY_ALT})(?![\w-])", re.IGNORECASE)
-_BY_RE = re.compile(r"^\s*(?:view all posts by|zeige alle beiträge von|alle beiträge von|alle artikel von|"
+_BY_RE = re.compile(r"^\s*(?:post author:?\s*(?:by\s+)?|view all posts by|zeige alle beiträge von|alle beiträge von|alle artikel von|"
                     r"(?:veröffentlicht|publiziert|geschrieben|verfasst|erstellt|gepostet) von|publié par|"
                     r"publicado por|pubblicato da|posted in .{0,40}? by)\s*:?\s*|"
                     r"^\s*(?:(?:written|posted|reported|text|story|words|photos?|compiled|edited)\s+)?"
