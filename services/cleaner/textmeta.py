@@ -68,6 +68,7 @@ _WORD_DATE_RE = re.compile(
     r"(?:,?\s+(?:at\s+|um\s+|à\s+)?(?P<h>\d{1,2})[:.](?P<mi>\d{2})\s*(?P<ampm>[ap]\.?m\.?)?)?",
     re.IGNORECASE,
 )
+_YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _NUM_DATE_RE = re.compile(r"\b(?P<d>\d{1,2})[./](?P<m>\d{1,2})[./](?P<y>\d{4})\b")
 
 
@@ -114,8 +115,8 @@ def parse_date(value, limits: tuple[date, date], year_hint: date | None = None) 
         if m:
             month = _MONTHS[(m["m1"] or m["m2"]).lower()]
             dd = int(m["d1"] or m["d2"])
-            year = m["y1"] or m["y2"]
-            if year:
+            year = m["y1"] or m["y2"] or _YEAR_RE.search(value[m.end():]) and _YEAR_RE.search(value[m.end():])[0]
+            if year:  # "March 3, 2025", or a year further on ("Mon Oct 11 14:57:21 CEST 2021")
                 day = date(int(year), month, dd)
             else:
                 hint = year_hint or limits[1]

@@ -166,8 +166,12 @@ def test_contradictory_dates_keep_the_best_source_and_drop_an_edit_before_the_st
     html = page(jsonld({"@type": "NewsArticle", "datePublished": "2024-05-05", "dateModified": "2023-01-01"})
                 + '<meta property="article:published_time" content="2022-07-07">')
     m = meta_of(html, url=None)
-    assert m.published_at == PageDate(value="2024-05-05", provenance="jsonld:datePublished")
-    assert m.modified_at is None
+    assert m.published_at == PageDate(value="2022-07-07", provenance="meta:article:published_time")  # meta first
+    assert m.modified_at == PageDate(value="2023-01-01", provenance="jsonld:dateModified")  # after 2022-07-07
+    html = page(jsonld({"@type": "NewsArticle", "datePublished": "2024-05-05", "dateModified": "2023-01-01"}))
+    assert meta_of(html, url=None).modified_at is None  # an edit before the story is not credible
+    dated_url = meta_of(html, url="https://news.example.com/2024/05/06/story")
+    assert dated_url.published_at == PageDate(value="2024-05-06", provenance="url")  # the URL's day wins
 
 
 def test_a_ten_thousand_name_byline_gives_at_most_max_authors():
@@ -254,6 +258,7 @@ def test_batch_takes_url_and_writes_the_fields():
     ("3. März 2025", "2025-03-03"),
     ("03.03.2025", "2025-03-03"),
     ("1741010700", "2025-03-03T14:05:00Z"),
+    ("Mon Mar 3 14:05:21 CET 2025", "2025-03-03T14:05:00"),  # the year after the time (was taken as missing)
 ])
 def test_date_forms(value, expected):
     assert T.parse_date(value, T.date_limits(NOW)) == expected
