@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -350,12 +351,13 @@ _WORDS_RE = re.compile(r"[^\W\d_]+")
 def language_of_text(text: str) -> str | None:
     """The language of ``text`` by its commonest function words (en, de, fr, es, it, pt, nl), or None when
     the text is short or no language clearly leads."""
-    words = [w.lower() for w in _WORDS_RE.findall(text[:4000])]
-    if len(words) < 40:
+    words = Counter(_WORDS_RE.findall(text[:4000].lower()))
+    total = sum(words.values())
+    if total < 40:
         return None
-    scores = sorted(((sum(w in stops for w in words), lang) for lang, stops in _STOP_SETS.items()), reverse=True)
+    scores = sorted(((sum(words[w] for w in stops), lang) for lang, stops in _STOP_SETS.items()), reverse=True)
     (best, lang), (second, _) = scores[0], scores[1]
-    return lang if best >= 0.15 * len(words) and best >= 2 * second else None
+    return lang if best >= 0.15 * total and best >= 2 * second else None
 
 
 def check_language(declared: str | None, text: str) -> str | None:
