@@ -185,14 +185,21 @@ def assign(db: sqlite3.Connection, article_id: str, text: str, first_seen: str) 
     return story
 
 
-def fill(db: sqlite3.Connection, start: int, stop: int, rng: np.random.Generator) -> None:
-    """Unrelated stored articles, start..stop: random signatures and band keys (what texts that share no
-    shingle with anything give), written in sorted chunks."""
+def fill(db: sqlite3.Connection, start: int, stop: int, rng: np.random.Generator,
+         pool: np.ndarray | None = None, share: float = 0.0) -> None:
+    """Unrelated stored articles, start..stop: random signatures (similar to nothing) and random band keys, of
+    which a ``share`` are taken from ``pool`` (the corpus's keys, band by band): the chance collisions of unrelated
+    texts that share a few common shingles, at the rate measured on the corpus (``false_candidate_rate``), so
+    that a lookup meets as many useless candidates as it would among real articles. Written in sorted chunks."""
     chunk = 50_000
     for lo in range(start, stop, chunk):
         hi = min(stop, lo + chunk)
         sigs = rng.integers(0, 2**32, size=(hi - lo, stories.NUM_PERM), dtype=np.uint64).astype("<u4")
         keys = rng.integers(-(2**63), 2**63 - 1, size=(hi - lo, stories.BANDS), dtype=np.int64)
+        if pool is not None and share:
+            hit = rng.random(keys.shape) < share
+            picks = pool[rng.integers(0, len(pool), size=keys.shape), np.arange(stories.BANDS)[None, :]]
+            keys = np.where(hit, picks, keys)
         ids = [f"x{i:09d}" for i in range(lo, hi)]
         db.execute("BEGIN")
         db.executemany(
@@ -218,26 +225,55 @@ def lookup_scaling(docs, texts, sizes=(10_000, 100_000, 1_000_000), probes: int 
         for n, d in enumerate(docs):
             assign(db, d.doc_id, texts[d.doc_id], f"{n:08d}")
         stored = len(docs)
+        rate = false_candidate_rate(docs, texts)
+        pool = np.array([stories.band_keys(stories.signature(texts[d.doc_id])) for d in docs
+                         if texts[d.doc_id].strip()], dtype=np.int64)
+        # P(a filler shares a band with a probe) = 1 - (1 - share / len(pool)) ** BANDS ~ BANDS * share / len(pool)
+        share = rate * len(pool) / stories.BANDS
+        print(f"  unrelated articles: {rate:.2e} false candidates per stored article and lookup (measured on the "
+              f"corpus), {rate * 1e6:.0f} per lookup at 1M; fillers take {share:.2%} of their band keys from the corpus")
         probe = [(d.doc_id, texts[d.doc_id]) for d in docs if texts[d.doc_id].strip()][:probes]
         sigs = [(a, stories.signature(t), len(stories.shingles(t))) for a, t in probe]
         for size in sizes:
-            fill(db, stored, size, rng)
+            fill(db, stored, size, rng, pool, share)
             stored = size
-            times, found = [], 0
+            times, found, seen = [], 0, 0
             for a, sig, n in sigs:
                 keys = stories.band_keys(sig)
                 t0 = time.perf_counter()
-                match = stories.best_match(sig, n, storytable.candidates(db, keys, a))
+                cands = storytable.candidates(db, keys, a)
+                match = stories.best_match(sig, n, cands)
                 times.append(time.perf_counter() - t0)
                 found += match is not None
+                seen += len(cands)
             row = {"stored": size, "ms_mean": 1000 * float(np.mean(times)), "ms_p50": 1000 * float(np.median(times)),
                    "ms_p99": 1000 * float(np.percentile(times, 99)), "probes": len(sigs), "matched": found,
+                   "candidates_mean": seen / len(sigs),
                    "db_mb": (Path(tmp) / "index.db").stat().st_size / 2**20}
             print(f"  lookup with {size:>9,} stored: mean {row['ms_mean']:.3f} ms, p50 {row['ms_p50']:.3f}, "
-                  f"p99 {row['ms_p99']:.3f} ({row['db_mb']:.0f} MB)", flush=True)
+                  f"p99 {row['ms_p99']:.3f}, {row['candidates_mean']:.1f} candidates ({row['db_mb']:.0f} MB)", flush=True)
             out.append(row)
         db.close()
     return out
+
+
+def false_candidate_rate(docs, texts) -> float:
+    """Candidates from other stories per (lookup, stored article) pair, when the corpus streams in."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    storytable.ensure_schema(db)
+    story = {d.doc_id: d.story for d in docs}
+    false, pairs, stored = 0, 0, 0
+    for n, d in enumerate(docs):
+        found = stories.sketch(texts[d.doc_id])
+        if found is None:
+            continue
+        sig, size = found
+        keys = stories.band_keys(sig)
+        false += sum(story[m.article_id] != d.story for m in storytable.candidates(db, keys, d.doc_id))
+        pairs += stored
+        storytable.add(db, storytable.Member(d.doc_id, d.doc_id, sig, size, f"{n:08d}", 1.0, None), keys)
+        stored += 1
+    return false / pairs
 
 
 def corpus(part: str, seed: int) -> tuple[list[dedup_corpus.Doc], dict[str, str]]:

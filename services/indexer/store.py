@@ -410,7 +410,10 @@ def _migrate(db: sqlite3.Connection) -> None:
             except ValueError:  # an event no model reads any more: its document stays, without metadata
                 meta = Meta(None, None, None, None, (), None, None, None, None, None, None, (), None)
             _write_meta(db, article_id, meta)
-        # Stories for documents an older version stored, in the order it indexed them.
+        # Stories for documents an older version stored (or all of them, when the signatures were made with other
+        # parameters), in the order they were indexed.
+        if not storytable.current(db):
+            storytable.reset(db)
         unplaced = db.execute("SELECT d.event FROM documents d LEFT JOIN story_members s ON s.article_id = d.article_id "
                               "WHERE s.article_id IS NULL ORDER BY d.indexed_at").fetchall()
         for (raw,) in unplaced:

@@ -19,13 +19,18 @@ import numpy as np
 from datasketch import MinHash
 
 SHINGLE_WORDS = 4  # k: a text is the set of its k-word shingles
-NUM_PERM = 128  # MinHash permutations (signature length)
-BANDS, ROWS = 42, 3  # LSH: 42 bands of 3 values (126 of the 128): a pair at Jaccard 0.2 is a candidate 29 % of
-#                      the time, at 0.3 68 %, at 0.5 99.6 %; unrelated texts (Jaccard ~0.01) almost never
+NUM_PERM = 256  # MinHash permutations (signature length)
+BANDS, ROWS = 64, 4  # LSH: 64 bands of 4 values: a pair at Jaccard 0.2 is a candidate 10 % of the time, at 0.3
+#                      41 %, at 0.5 98 %; unrelated texts (measured: 6 chance candidates per lookup among 1M
+#                      stored) rarely. 42 bands of 3 (128 values) found more trimmed copies (recall +0.01) but
+#                      gave 7x more chance candidates, so a lookup grew ~5x from 10k to 1M stored (bench/dedup.py)
 THRESHOLD = 0.7  # overlap (shared shingles / the smaller text's) from which a candidate is a copy
 JACCARD_FLOOR = 0.2  # ... and the Jaccard estimate at least this: a short text inside a long one is not a copy
 SEED = 1  # the permutations: fixed, so that signatures stored by any process compare
 SCHEME = "affine32"  # datasketch 2.x hashing scheme: values below 2**32, stored as 4 bytes each
+
+# What a stored signature and its band keys depend on: an index made with other values is re-placed when opened.
+PARAMS = f"words={SHINGLE_WORDS} perm={NUM_PERM} seed={SEED} scheme={SCHEME} bands={BANDS}x{ROWS}"
 
 _WORD = re.compile(r"\w+")
 _PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED).permutations  # computed once, shared by every signature

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS story_members (
     site       TEXT
 );
 CREATE INDEX IF NOT EXISTS story_members_story ON story_members(story_id, first_seen);
+CREATE TABLE IF NOT EXISTS story_params (params TEXT NOT NULL);
 """
 
 
@@ -53,6 +54,19 @@ class Member:
 
 def ensure_schema(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
+
+
+def current(db: sqlite3.Connection) -> bool:
+    """True when the stored signatures and bands were made with this version's parameters (stories.PARAMS)."""
+    return db.execute("SELECT params FROM story_params").fetchall() == [(stories.PARAMS,)]
+
+
+def reset(db: sqlite3.Connection) -> None:
+    """Forget every story (to place the documents again, with this version's parameters)."""
+    db.execute("DELETE FROM story_bands")
+    db.execute("DELETE FROM story_members")
+    db.execute("DELETE FROM story_params")
+    db.execute("INSERT INTO story_params VALUES (?)", (stories.PARAMS,))
 
 
 def member(db: sqlite3.Connection, article_id: str) -> Member | None:

@@ -88,3 +88,15 @@ def test_an_index_without_stories_gets_them_when_opened(tmp_path):
     reader = SqliteIndex(path, readonly=True)  # `newsflow search` on it: migrates first
     assert [(h.story_id, h.copies) for h in reader.search("Ryabkov")] == [("wire", 2)]
     assert [m.article_id for m, _ in reader.story("copy")] == ["wire", "copy"]
+
+
+def test_stories_made_with_other_parameters_are_placed_again_when_the_indexer_opens_the_index(tmp_path):
+    path = tmp_path / "i.db"
+    index = SqliteIndex(path)
+    index.upsert(event("wire", SEED))
+    index.upsert(event("copy", SEED[1:], minutes=1))
+    index.db.execute("UPDATE story_members SET story_id = 'stale', signature = zeroblob(16)")
+    index.db.execute("UPDATE story_params SET params = 'words=5 perm=64 ...'")  # an older version's signatures
+    index.close()
+    index = SqliteIndex(path)  # the indexer starts
+    assert [(m.article_id, m.story_id) for m, _ in index.story("copy")] == [("wire", "wire"), ("copy", "wire")]
