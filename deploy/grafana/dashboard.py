@@ -280,6 +280,22 @@ def pipeline_row(layout: Layout) -> list[dict]:
             "none", w=8,
         ),
         timeseries(
+            layout, "Copies among indexed articles",
+            "The share of newly indexed articles that are copies of an earlier article's story (syndicated or "
+            "near-duplicate: newsflow_documents_indexed_total{outcome=\"copy\"} over copy + new_story; "
+            "redeliveries and re-pushes, outcome repeated, are left out), and the time the indexer takes to find "
+            "an article's earlier copies (p95 of newsflow_story_lookup_seconds, right axis).",
+            [
+                (f'sum(rate(newsflow_documents_indexed_total{{{F}, outcome="copy"}}[$__rate_interval])) / '
+                 f'sum(rate(newsflow_documents_indexed_total{{{F}, outcome=~"copy|new_story"}}[$__rate_interval]))',
+                 "copies"),
+                ("histogram_quantile(0.95, sum by (le) "
+                 f"(rate(newsflow_story_lookup_seconds_bucket{{{F}}}[$__rate_interval])))", "lookup p95"),
+            ],
+            "percentunit", w=8, overrides=[by_name("lookup p95", [
+                {"id": "unit", "value": "s"}, {"id": "custom.axisPlacement", "value": "right"}])],
+        ),
+        timeseries(
             layout, "Messages in per second, by stage",
             "Messages each stage takes from its input topic (newsflow_messages_consumed_total).",
             [(f"sum by (stage) (rate(newsflow_messages_consumed_total{{{F}}}[$__rate_interval]))", "{{stage}}")],

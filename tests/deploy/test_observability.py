@@ -361,6 +361,8 @@ def test_pipeline_panels_show_the_articles(prometheus, observed):
     assert math.isfinite(float(p99["value"][1])) and float(p99["value"][1]) > 0
     entities = _values(prometheus.query("sum by (label) (newsflow_entities_extracted_total)"), "label")
     assert sum(entities.values()) > 0, entities
+    stories = _values(prometheus.query("sum by (outcome) (newsflow_documents_indexed_total)"), "outcome")
+    assert stories["new_story"] > 0 and stories["copy"] >= 0, stories  # the copies panel's numerator/denominator
 
 
 def _live(expr: str) -> str:
