@@ -367,6 +367,9 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
 
     def people(values) -> tuple[tuple[str, ...], str | None]:
         names, found_agency = T.split_authors(values)
+        # "Adam Aaronson PhillyVoice": the site's name after a person's is not part of it
+        names = (" ".join(n.split()[:-1]) if len(n.split()) > 2 and _squash(n.split()[-1]) in not_authors else n
+                 for n in names)
         return tuple(n for n in names if _squash(n) not in not_authors), found_agency
 
     authors, agency = people(_jsonld_names(_persons(ld.get("author") or ld.get("creator"), index), 0, index))

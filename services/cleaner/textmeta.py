@@ -187,7 +187,8 @@ AGENCIES = {
 }
 _AGENCY_ALT = "|".join(sorted((re.escape(k) for k in AGENCIES), key=len, reverse=True))
 _AGENCY_RE = re.compile(rf"(?<![\w-])(?:{_AGENCY_ALT})(?![\w-])", re.IGNORECASE)
-_BY_RE = re.compile(r"^\s*(?:post author:?\s*(?:by\s+)?|view all posts by|zeige alle beiträge von|alle beiträge von|alle artikel von|"
+_BY_RE = re.compile(r"^\s*(?:post author:?\s*(?:by\s+)?|(?:interview|fotos?|photos?|text|texte|bilder)\s*:?\s+|"
+                    r"(?:artikel|beitrag|ein beitrag|bericht) von\s+|view all posts by|zeige alle beiträge von|alle beiträge von|alle artikel von|"
                     r"(?:veröffentlicht|publiziert|geschrieben|verfasst|erstellt|gepostet) von|publié par|"
                     r"publicado por|pubblicato da|posted in .{0,40}? by)\s*:?\s*|"
                     r"^\s*(?:(?:written|posted|reported|text|story|words|photos?|compiled|edited)\s+)?"
@@ -204,16 +205,17 @@ _ROLE_WORDS = frozenset(
     "desk news newsroom team redaktion redakteur redakteurin autor autorin author authors guest special online "
     "digital sports business political politics international national economics economy science health deputy "
     "managing executive associate assistant bureau washington london editorial opinion updated published posted "
-    "min read minutes ago am pm uhr and of the for at in on".split()
+    "min read minutes ago am pm uhr and of the for at in on phd md mph msc bsc".split()
 )
 _AFTER_NAME = _ROLE_WORDS | frozenset(
     "im stand fr sa mon tue wed thu fri sat sun january february march april june july august september october "
-    "november december januar februar märz juni juli oktober dezember aktualisiert".split()
+    "november december januar februar märz juni juli oktober dezember aktualisiert hace vor".split()
 ) - {"and", "of", "the", "at", "in", "on"}
 _NOT_A_NAME = frozenset("admin administrator anonymous unknown staff redaktion editor editors team guest user "
                         "webmaster newsroom desk support www name name * by von par por post posts edit publiziert "
-                        "anónimo anonimo anonyme anonym agencies agenturen agencias "
+                        "anónimo anonimo anonyme anonym agencies agenturen agencias datum stand text follow "
                         "veröffentlicht published posted author autor".split())
+_NOT_A_NAME_PHRASES = frozenset(("getty images", "shutterstock", "istock", "imago images", "picture alliance"))
 _GENDER_SUFFIX_RE = re.compile(r"(\w)\s*[/*:]\s*in\b")  # "Autor/in", "Redakteur*in"
 _SAYS_RE = re.compile(r"\s(?:sagt|says|said|schreibt|wrote|writes|dit|dice|disse)\s*:?$|^(?:on|am|le|el|il)\s+\d",
                       re.IGNORECASE)
@@ -279,7 +281,7 @@ def split_authors(values) -> tuple[tuple[str, ...], str | None]:
                 words.pop()
             part = " ".join(words)
             if (not part or len(part) > MAX_AUTHOR_CHARS or len(words) > 6 or not _NAME_CHARS_RE.search(part)
-                    or sum(c.isdigit() for c in part) > 2 or part.lower() in _NOT_A_NAME
+                    or sum(c.isdigit() for c in part) > 2 or part.lower() in _NOT_A_NAME or part.lower() in _NOT_A_NAME_PHRASES
                     or all(w.lower().strip(".,") in _ROLE_WORDS for w in words) or part.startswith("@")):
                 continue
             key = part.casefold()
