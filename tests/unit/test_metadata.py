@@ -268,3 +268,19 @@ def test_parse_tree_is_shared_and_meta_is_pure():
     tree = _parse(page())
     assert page_meta(tree, None, now=NOW) == page_meta(tree, None, now=NOW)
     assert page_meta(None) == page_meta(None)
+
+
+@pytest.mark.parametrize("byline, names, agency", [
+    ("By Jane Doe and John Roe, Reuters", ("Jane Doe", "John Roe"), "Reuters"),
+    ("Von Anna Muster und Max Mustermann (dpa)", ("Anna Muster", "Max Mustermann"), "dpa"),
+    ("Ingo Arzt Redakteur für Wirtschaft", ("Ingo Arzt",), None),
+    ("Interview: Julia Lauter", ("Julia Lauter",), None),
+    ("Grant Tinsley, PhD", ("Grant Tinsley",), None),
+    ("jane@example.com (Jane Doe)", (), None),
+    ("Post author By Helge Fahrnberger", ("Helge Fahrnberger",), None),
+    ("责任编辑：孔德明", ("孔德明",), None),
+    ("Getty Images", (), None),
+    ("Richard David Precht im Gespräch", ("Richard David Precht",), None),
+])
+def test_split_authors(byline, names, agency):
+    assert T.split_authors(byline) == (names, agency)
