@@ -158,11 +158,13 @@ def clause_tense(token: Token) -> Tense:
     progressive ("is meeting on Friday"), or an infinitive under one of these; "past": a past verb ("said"),
     a past auxiliary ("was held", "had met", "did"), a perfect ("has met"); else None ("meets", "may meet")."""
     verb = token
-    while not _is_verb(verb):
-        if verb.head is verb:
-            return None  # no verb above it: a headline, a caption
+    for _step in range(len(token.doc)):  # a tree's chain of heads is shorter than its doc
+        if _is_verb(verb):
+            return _verb_tense(verb)
+        if verb.head.i == verb.i:
+            return None  # the root, and no verb on the way: a headline, a caption
         verb = verb.head
-    return _verb_tense(verb)
+    return None
 
 
 def _is_verb(token: Token) -> bool:
@@ -175,8 +177,9 @@ def _verb_tense(verb: Token) -> Tense:
     if words & _FUTURE_AUX or (verb.lower_ == "going" and any(c.dep_ == "xcomp" for c in verb.children)):
         return "future"
     if "to" in words:  # an infinitive: "will agree to meet on Friday" is future, "agreed to meet" says nothing
-        return "future" if verb.dep_ == "xcomp" and _is_verb(verb.head) and _verb_tense(verb.head) == "future" \
-            else None
+        head = verb.head
+        return "future" if verb.dep_ == "xcomp" and head.i != verb.i and _is_verb(head) \
+            and _verb_tense(head) == "future" else None
     if verb.tag_ == "VBD" or any(a.tag_ == "VBD" for a in auxes):
         return "past"
     if verb.tag_ == "VBN" and words & {"has", "have", "'s", "’s", "'ve", "’ve"}:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -404,6 +405,18 @@ def test_a_weekday_follows_the_tense_of_its_own_clause(sentence: str, expected: 
     out = analyse(sentence, THURSDAY)
     weekdays = [d for d in out.dates if d.text.endswith("day")]
     assert [(d.date, d.anchor) for d in weekdays] == [(expected, "published_at")]
+
+
+def test_a_weekday_whose_sentence_has_no_verb_above_it_resolves() -> None:
+    """A sports listing ("Thunder: Host the Lakers on Friday."): the chain of heads ends at a noun root; it
+    looped forever once (spaCy makes a new Token object at every access: ``head is token`` never held)."""
+    results: list[Extraction] = []
+    worker = threading.Thread(target=lambda: results.append(analyse(
+        "Thunder: Host the Lakers on Friday.\n\nLakers: Visit the Thunder on Friday.\n", THURSDAY)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert results, "analyse did not return within 60 s"
+    assert [d.date for d in results[0].dates] == [dt.date(2021, 12, 31)] * 2
 
 
 def test_a_weekday_without_a_parse_takes_the_sentence_tense() -> None:
