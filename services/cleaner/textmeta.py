@@ -254,10 +254,11 @@ def split_authors(values) -> tuple[tuple[str, ...], str | None]:
             continue
         value = html.unescape(value[:budget])
         budget -= len(value)
-        # trafilatura's normalisation first (entities, tags, emoji, @handles, nicknames, "am/on ..." tails)
+        # an agency in brackets ("(dpa)") is read before trafilatura's normalisation drops bracketed notes
+        agency = agency or next((a for m in _PAREN_RE.finditer(value) if (a := agency_of(m.group(0)))), None)
+        # trafilatura's normalisation (entities, tags, emoji, @handles, nicknames, "am/on ..." tails)
         value = normalize_authors(None, _GENDER_SUFFIX_RE.sub(r"\1in", value).replace(";", ",")) or ""
-        value = _EMAIL_RE.sub(" ", _PAREN_RE.sub(lambda m: f", {m.group(0)[1:-1]}," if agency_of(m.group(0))
-                                                 else " ", value))
+        value = _EMAIL_RE.sub(" ", _PAREN_RE.sub(" ", value))
         value = _BY_RE.sub("", _GENDER_SUFFIX_RE.sub(r"\1in", value.strip()))
         for part in _SPLIT_RE.split(value):
             part = _BY_RE.sub("", part.strip(" \t\r\n.:-–—|·•'\"“”«»")).strip(" .:-–—")
