@@ -16,7 +16,6 @@ Choices, in the order they are tried (``None`` when nothing applies):
   the past Tuesday, because "Tuesday" hangs on "said", not on "will spend". The clause is read from the
   dependency parse of the date's sentence (parsed only for such weekdays); without a parse, the sentence's tense;
   "last Tuesday" / "next Tuesday" are the one in the week before / after;
-  "last Tuesday" / "next Tuesday" are the one in the week before / after;
 - a year alone, or qualified ("2022", "early 2022", "mid-2022", "late 2022"), is the first day of the period
   it names: early and bare -> 1 January, mid -> 1 July, late -> 1 October;
 - decades ("the 1990s") and durations ("two years", "more than two years", "recent days") do not resolve;
@@ -84,7 +83,9 @@ _CALENDAR = [  # the common shapes, resolved without dateparser (~5 ms a call he
     re.compile(rf"^(?:in\s+)?(?:early\s+|mid-?\s*|late\s+)?{_MONTH_NAME}{_YEAR_PART}$", re.I),
 ]
 _WEEKDAY_WORD = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.I)
-_FUTURE_AUX = frozenset({"will", "'ll", "’ll", "shall", "wo", "would", "going"})  # "wo" of "won't"
+_FUTURE_AUX = frozenset({"will", "'ll", "’ll", "shall", "wo", "would"})  # "wo" of "won't"
+_PLAN_VERBS = frozenset({"going", "set", "scheduled", "expected", "planned", "plans", "plan", "planning", "poised",
+                         "slated", "intends", "intend", "intended", "aims", "aim", "aimed", "due"})
 _PRESENT_AUX = frozenset({"is", "are", "am", "'s", "’s", "'re", "’re", "'m", "’m"})
 _EARLIEST_PUBLICATION = dt.date(1900, 1, 1)
 _DAYS_AWAY = {"today": 0, "yesterday": -1, "tomorrow": 1, "tonight": 0, "this morning": 0, "this afternoon": 0,
@@ -153,17 +154,27 @@ def _clause_tenses(ents: list[Span], parse: Parser) -> dict[int, Tense]:
 
 
 def clause_tense(token: Token) -> Tense:
-    """The tense of the clause ``token`` (in a parsed doc) belongs to: that of its head verb, the first verb up
-    its chain of heads. "future": "will"/"shall"/"would"/"won't" ("will be held"), "is going to", a present
-    progressive ("is meeting on Friday"), or an infinitive under one of these; "past": a past verb ("said"),
-    a past auxiliary ("was held", "had met", "did"), a perfect ("has met"); else None ("meets", "may meet")."""
-    verb = token
+    """The tense of the clause ``token`` (in a parsed doc) belongs to: that of the first finite verb up its chain
+    of heads. Participles and infinitives without an auxiliary pass it on to the verb above them ("posted an
+    image of him holding a shirt on Wednesday": "posted"; "decided to weigh in on Monday": "decided"), except an
+    infinitive under a verb of plans ("was set to begin shutting off power Wednesday", "is going to meet"),
+    which is future. A finite verb is "future" with "will"/"shall"/"would"/"won't" ("will be held") or in the
+    present progressive ("is meeting on Friday"), "past" as a past form ("said"), with a past auxiliary ("was
+    held", "had met", "did") or as a perfect ("has met"), else None ("meets", "may meet", "Host the Lakers on
+    Friday")."""
+    node = token
     for _step in range(len(token.doc)):  # a tree's chain of heads is shorter than its doc
-        if _is_verb(verb):
-            return _verb_tense(verb)
-        if verb.head.i == verb.i:
-            return None  # the root, and no verb on the way: a headline, a caption
-        verb = verb.head
+        if _is_verb(node):
+            auxes = [c for c in node.children if c.dep_ in ("aux", "auxpass")]
+            words = {a.lower_ for a in auxes}
+            if "to" in words and not words & _FUTURE_AUX:  # an infinitive ("to meet", "to be held")
+                if node.head.lower_ in _PLAN_VERBS:
+                    return "future"
+            elif auxes or node.tag_ not in ("VBG", "VBN"):  # finite (or an imperative)
+                return _verb_tense(node, auxes, words)
+        if node.head.i == node.i:
+            return None  # the root, and no finite verb on the way: a headline, a caption
+        node = node.head
     return None
 
 
@@ -171,15 +182,9 @@ def _is_verb(token: Token) -> bool:
     return token.tag_.startswith("VB") and token.dep_ not in ("aux", "auxpass")
 
 
-def _verb_tense(verb: Token) -> Tense:
-    auxes = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
-    words = {a.lower_ for a in auxes}
-    if words & _FUTURE_AUX or (verb.lower_ == "going" and any(c.dep_ == "xcomp" for c in verb.children)):
+def _verb_tense(verb: Token, auxes: list[Token], words: set[str]) -> Tense:
+    if words & _FUTURE_AUX:
         return "future"
-    if "to" in words:  # an infinitive: "will agree to meet on Friday" is future, "agreed to meet" says nothing
-        head = verb.head
-        return "future" if verb.dep_ == "xcomp" and head.i != verb.i and _is_verb(head) \
-            and _verb_tense(head) == "future" else None
     if verb.tag_ == "VBD" or any(a.tag_ == "VBD" for a in auxes):
         return "past"
     if verb.tag_ == "VBN" and words & {"has", "have", "'s", "’s", "'ve", "’ve"}:

@@ -399,6 +399,12 @@ THURSDAY = dates.Anchor(dt.datetime(2021, 12, 30, 12, 0, tzinfo=dt.timezone.utc)
         ("The meeting on Saturday was cancelled, officials said.", dt.date(2021, 12, 25)),
         ("The ministers have met on Saturday, officials will say.", dt.date(2021, 12, 25)),
         ("The ministers meet on Tuesday.", dt.date(2021, 12, 28)),  # no tense: the anchor's week
+        # participles and infinitives take the tense of the finite verb above them...
+        ("The club posted a picture of its new coach holding up a shirt on Saturday.", dt.date(2021, 12, 25)),
+        ("Richardson decided to weigh in on the fight on Saturday.", dt.date(2021, 12, 25)),
+        # ...except an infinitive under a verb of plans
+        ("The utility was set to begin shutting off power Wednesday to 375,000 people.", dt.date(2022, 1, 5)),
+        ("The company is expected to announce the terms on Monday.", dt.date(2022, 1, 3)),
     ],
 )
 def test_a_weekday_follows_the_tense_of_its_own_clause(sentence: str, expected: dt.date) -> None:
