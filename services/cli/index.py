@@ -11,7 +11,7 @@ import json
 import sys
 
 from services.indexer.service import IndexerSettings
-from services.indexer.store import SqliteIndex
+from services.indexer.store import IndexOutdated, SqliteIndex
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if not settings.db_path.exists():
         print(f"newsflow search: no index at {settings.db_path} (has the indexer run?)", file=sys.stderr)
         return 2
-    index = SqliteIndex(settings.db_path, readonly=True)
+    try:
+        index = SqliteIndex(settings.db_path, readonly=True)
+    except IndexOutdated as exc:
+        print(f"newsflow search: {exc}", file=sys.stderr)
+        return 2
     try:
         hits = index.search(" ".join(args.query), args.limit, since=args.since, until=args.until, site=args.site,
                             author=args.author, sort=args.sort, collapse=not args.all_copies)

@@ -192,6 +192,10 @@ def host_of(url: str | None) -> str | None:
     return host.removeprefix("www.") or None
 
 
+class IndexOutdated(RuntimeError):
+    """A reader found an index written by an older version and could not upgrade it (see ``migrate``)."""
+
+
 class SqliteIndex:
     def __init__(self, path: Path | str, readonly: bool = False,
                  on_placement: Callable[[storytable.Placement], None] | None = None):
@@ -199,7 +203,13 @@ class SqliteIndex:
         self.on_placement = on_placement  # told where each stored article went (the indexer's metrics)
         if readonly:
             if _schema_version(self.path) < SCHEMA_VERSION:
-                migrate(self.path)  # an index an older indexer wrote: a short writable connection upgrades it
+                try:
+                    migrate(self.path)  # an index an older indexer wrote: a short writable connection upgrades it
+                except sqlite3.OperationalError as exc:  # read-only file or disk, or locked past busy_timeout
+                    raise IndexOutdated(
+                        f"the index at {self.path} was written by an older newsflow and could not be upgraded "
+                        f"here ({exc}); start the indexer once (it upgrades the index), or make the file writable"
+                    ) from exc
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
 from services.cli.main import main
+from services.indexer import store
 from services.indexer.store import SqliteIndex
 from tests.unit.test_indexer import metadata_index
 
@@ -53,3 +55,16 @@ def test_search_migrates_an_old_index_it_reads(index_path, capsys):
     index.close()
     code, lines, _ = search(capsys, "Geneva", "--site", "Le Monde")  # filled again from documents.event
     assert code == 0 and [line.split()[0] for line in lines] == ["late"]
+
+
+def test_search_says_so_when_an_old_index_cannot_be_upgraded(index_path, capsys, monkeypatch):
+    index = SqliteIndex(index_path)
+    index.db.executescript("DROP TABLE document_meta; DROP TABLE document_authors; PRAGMA user_version = 0;")
+    index.close()
+
+    def read_only(path):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(store, "migrate", read_only)
+    code, lines, err = search(capsys, "Geneva")
+    assert code == 2 and lines == [] and "older newsflow" in err and "start the indexer" in err
