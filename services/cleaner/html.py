@@ -9,6 +9,9 @@
    output) removes the boilerplate lines trafilatura left in (bylines, captions, newsletter prompts, "read
    more" links...); short lines with strong boilerplate vocabulary go whatever the model says.
 5. Should trafilatura find nothing, the page flattened to text goes through text mode instead.
+6. The article's metadata (``meta.page_meta``) is read from the same tree before step 3, completed by the body
+   lines' byline/"Published" lines (``textmeta.text_meta``: they leave the body, counted as ``metadata``) and
+   then by htmldate's fast search for a date; the title is cut from the start of the body (``without_title``).
 
 Between 3 and 4, an article that trafilatura cut short is completed: pages that split their story into several
 containers of the same kind (``<div class="body__container">`` chunks between ads) make trafilatura keep the
