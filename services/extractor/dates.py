@@ -9,7 +9,7 @@ The anchor (``Anchor.of(published_at, ingested_at)``):
 - the same for ``newsflow extract``'s ``published_at`` (batch.py).
 
 Choices, in the order they are tried (``None`` when nothing applies):
-- a weekday alone ("Tuesday", "on Tuesday") is that weekday in the anchor's week (Monday to Sunday), unless the
+- a weekday alone ("Tuesday", "on Tuesday", "late Friday", "Tuesday night") is that weekday in the anchor's week (Monday to Sunday), unless the
   tense of the clause the date belongs to says otherwise (``clause_tense``): in a past clause ("met on Friday") a
   weekday after the anchor day is the one a week earlier, in a future clause ("will meet on Monday", "would",
   "is going to", "is meeting") a weekday before it the one a week later; "said on Tuesday that it will spend" is
@@ -54,9 +54,9 @@ Parser = Callable[[list[Span]], list[Doc]]  # nlp._parse: the dependency parses 
 
 _WEEKDAYS = {name: i for i, name in enumerate(
     ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])}
-_WEEKDAY = re.compile(
-    r"^(?:on\s+)?(?:(?P<rel>last|next|this|past|coming)\s+)?(?P<day>monday|tuesday|wednesday|thursday|friday|"
-    r"saturday|sunday)(?:'s|’s)?$", re.I)
+_WEEKDAY = re.compile(  # "Tuesday", "on Tuesday", "last Tuesday", "late Friday", "early on Monday", "Tuesday night"
+    r"^(?:(?:early|late)\s+)?(?:on\s+)?(?:(?P<rel>last|next|this|past|coming)\s+)?(?P<day>monday|tuesday|wednesday|"
+    r"thursday|friday|saturday|sunday)(?:'s|’s)?(?:\s+(?:morning|afternoon|evening|night)(?:'s|’s)?)?$", re.I)
 _YEAR = re.compile(
     r"^(?:in\s+|by\s+)?(?:the\s+)?(?P<mod>early|mid|late|the\s+start\s+of|the\s+end\s+of|start\s+of|end\s+of"
     r"|beginning\s+of|the\s+beginning\s+of|the\s+middle\s+of|middle\s+of|the\s+first\s+half\s+of"

@@ -486,3 +486,19 @@ def test_extract_checks_the_declared_language_against_the_text(seed_text: str) -
                                     text="Le gouvernement français a annoncé mardi une série de mesures pour "
                                          "soutenir les agriculteurs touchés par la sécheresse de cet été."))
     assert french.language == "fr" == french.extraction.language
+
+
+@pytest.mark.parametrize(
+    ("phrase", "tense", "expected"),
+    [
+        ("Tuesday night", None, dt.date(2021, 12, 28)),  # dateparser read none of these before
+        ("Tuesday night", "future", dt.date(2022, 1, 4)),
+        ("late Friday", "past", dt.date(2021, 12, 24)),
+        ("early on Monday", "future", dt.date(2022, 1, 3)),
+        ("Saturday morning", "past", dt.date(2021, 12, 25)),
+        ("last Tuesday night", None, dt.date(2021, 12, 21)),
+        ("Thursday night's", "past", dt.date(2021, 12, 30)),
+    ],
+)
+def test_a_weekday_with_a_time_of_day_is_that_weekday(phrase: str, tense: dates.Tense, expected: dt.date) -> None:
+    assert dates.resolve(phrase, THURSDAY.moment, tense) == expected
