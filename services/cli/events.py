@@ -7,7 +7,7 @@ import argparse
 from schemas.messages import EnrichedEvent
 from schemas.topics import TOPICS
 from services.cli import reader
-from services.indexer.store import host_of  # the host the index's --site filter matches
+from services.indexer.store import site_of  # the site as the index and `newsflow story` name it
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def summary_line(event: EnrichedEvent) -> str:
     title = (event.title or event.text[:60].replace("\n", " ")).strip()
     dup = f"  copy of {event.duplicate_of} (story {event.story_id}, {event.copies} copies)" if event.duplicate_of else ""
     day = event.published_at.value[:10] if event.published_at else "-"
-    site = event.site_name or host_of(event.canonical_url or event.url) or "-"
+    site = site_of(event) or "-"
     return (f"{event.article_id}  {day}  {site[:40]}  {title[:60]!r}  lang={event.language or x.language}  "
             f"chars={len(event.text)}  "
             f"people={len(x.people)} orgs={len(x.organisations)} places={len(x.places)} quotes={len(x.quotes)}  "
