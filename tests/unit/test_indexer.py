@@ -197,3 +197,16 @@ def test_tail_summary_shows_the_publication_day_and_site():
     undated = event_with("a2", "Talks in Geneva.", url="https://www.reuters.com/x")
     assert summary_line(undated).startswith("a2  -  reuters.com  'Story a2'  lang=en  ")
     assert summary_line(event_with("a3", "Talks.")).startswith("a3  -  -  'Story a3'")
+
+
+def test_odd_metadata_is_stored_sanely(tmp_path):
+    index = SqliteIndex(tmp_path / "i.db")
+    crowd = tuple(f"Author Number{i}" for i in range(10_000))
+    index.upsert(event_with("crowd", "Talks in Geneva, by everyone.", authors=crowd, url="not a url"))
+    index.upsert(event_with("ancient", "Talks in Geneva, long ago.", published="0001-01-01T00:30:00+01:00"))
+    index.upsert(event_with("impossible", "Talks in Geneva, on no day.", published="2021-02-30T10:00:00Z"))
+    assert index.db.execute("SELECT count(*) FROM document_authors").fetchone() == (100,)
+    assert ids(index.search("Geneva", author="number9999")) == []  # beyond the first 100: not searchable
+    assert ids(index.search("Geneva", author="number99")) == ["crowd"]
+    rows = dict(index.db.execute("SELECT article_id, published_utc FROM document_meta").fetchall())
+    assert rows == {"crowd": None, "ancient": "0001-01-01", "impossible": "2021-02-30"}
