@@ -9,21 +9,22 @@ The anchor (``Anchor.of(published_at, ingested_at)``):
 - the same for ``newsflow extract``'s ``published_at`` (batch.py).
 
 Choices, in the order they are tried (``None`` when nothing applies):
-- a weekday alone ("Tuesday", "on Tuesday", "late Friday", "Tuesday night") is that weekday in the anchor's week (Monday to Sunday), unless the
-  tense of the clause the date belongs to says otherwise (``clause_tense``): in a past clause ("met on Friday") a
+- a weekday alone ("Tuesday", "on Tuesday", "late Friday", "Tuesday night") is that weekday in the anchor's week
+  (Monday to Sunday), unless the tense of the clause the date belongs to says otherwise (``clause_tense``: the
+  first finite verb above the date in the dependency parse of its sentence): in a past clause ("met on Friday") a
   weekday after the anchor day is the one a week earlier, in a future clause ("will meet on Monday", "would",
   "is going to", "is meeting") a weekday before it the one a week later; "said on Tuesday that it will spend" is
-  the past Tuesday, because "Tuesday" hangs on "said", not on "will spend". The clause is read from the
-  dependency parse of the date's sentence (parsed only for such weekdays); without a parse, the sentence's tense;
+  the past Tuesday, because "Tuesday" hangs on "said", not on "will spend". Only the sentences holding such
+  weekdays are parsed; without a parse, the sentence's tense counts;
   "last Tuesday" / "next Tuesday" are the one in the week before / after;
 - a year alone, or qualified ("2022", "early 2022", "mid-2022", "late 2022"), is the first day of the period
   it names: early and bare -> 1 January, mid -> 1 July, late -> 1 October;
 - decades ("the 1990s") and durations ("two years", "more than two years", "recent days") do not resolve;
   "two years ago", "last week", "yesterday" do (through dateparser);
 - anything else goes to dateparser (English, ``RELATIVE_BASE`` = the anchor, ``PREFER_DATES_FROM`` = "past" /
-  "future" when a weekday's clause has that tense ("Tuesday night"), else "current_period"), except for the
-  common shapes ("January 12", "12 January 2022", "Jan. 12", "January", "March 2022", "today", "yesterday")
-  which are read directly (same result, 100x faster). A month without a year ("January 12", "January") takes the
+  "future" when a weekday's clause has that tense (a weekday phrase of another shape), else "current_period"),
+  except for the common shapes ("January 12", "12 January 2022", "Jan. 12", "January", "March 2022", "today",
+  "yesterday") which are read directly (same result, 100x faster). A month without a year ("January 12", "January") takes the
   year that puts it closest to the anchor, whatever the tense (news often puts a coming date in a past clause:
   "talks were set for January 12"): on 2021-12-28, "January 12" is 2022-01-12, "January" is 2022-01-01,
   "December 25" is 2021-12-25.
@@ -38,10 +39,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from typing import Literal
-
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import dateparser
 from spacy.tokens import Doc, Span, Token
