@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(hit.__dict__, ensure_ascii=False))
         else:
-            copies = f"  [{hit.copies} copies: {', '.join(hit.sites[:5])}{' ...' if len(hit.sites) > 5 else ''}]" \
-                if hit.copies > 1 else ""
+            sites = f": {', '.join(hit.sites[:5])}{' ...' if len(hit.sites) > 5 else ''}" if hit.sites else ""
+            copies = f"  [{hit.copies} copies{sites}]" if hit.copies > 1 else ""
             print(f"{hit.article_id}  {(hit.published_at or '-')[:10]}  {hit.site_name or '-'}  "
                   f"{(hit.title or '')[:70]!r}  {hit.snippet}{copies}")
     if not hits:
