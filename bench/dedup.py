@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import dedup_corpus  # noqa: E402
 from services.indexer import stories, storytable  # noqa: E402
+from services.indexer.store import MMAP_BYTES  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -221,6 +222,7 @@ def lookup_scaling(docs, texts, sizes=(10_000, 100_000, 1_000_000), probes: int 
         db = sqlite3.connect(Path(tmp) / "index.db", isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # as the store opens it
         storytable.ensure_schema(db)
         for n, d in enumerate(docs):
             assign(db, d.doc_id, texts[d.doc_id], f"{n:08d}")
