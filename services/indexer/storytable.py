@@ -144,13 +144,20 @@ def place(db: sqlite3.Connection, article_id: str, text: str, first_seen: str, s
         match = stories.best_match(sig, size, candidates(db, keys, article_id))
         story_id, outcome = (match.story_id, "copy") if match else (article_id, "new_story")
     lookup = time.perf_counter() - started
-    add(db, Member(article_id, story_id, sig, size, first_seen, 0.0, site), keys)
-    members = copies(db, story_id)
-    canonical = members[0]
-    similarity = 1.0 if canonical.article_id == article_id else stories.similarity(
-        sig, size, canonical.signature, canonical.shingles)
-    db.execute("UPDATE story_members SET similarity = ? WHERE article_id = ?", (similarity, article_id))
-    return Placement(story_id, canonical.article_id, len(members), similarity, outcome, lookup)
+    others = db.execute("SELECT count(*) FROM story_members WHERE story_id = ? AND article_id != ?",
+                        (story_id, article_id)).fetchone()[0]
+    head = db.execute(
+        "SELECT * FROM story_members WHERE story_id = ? AND article_id != ? ORDER BY first_seen, article_id LIMIT 1",
+        (story_id, article_id),
+    ).fetchone()
+    if head is None or (first_seen, article_id) < (head[4], head[0]):
+        canonical_id, similarity = article_id, 1.0  # the earliest copy: the canonical one
+    else:
+        canonical = _member(head)
+        canonical_id = canonical.article_id
+        similarity = stories.similarity(sig, size, canonical.signature, canonical.shingles)
+    add(db, Member(article_id, story_id, sig, size, first_seen, similarity, site), keys)
+    return Placement(story_id, canonical_id, others + 1, similarity, outcome, lookup)
 
 
 def sites(db: sqlite3.Connection, story_id: str) -> list[str]:
