@@ -173,17 +173,11 @@ def run_store(docs, texts, db: sqlite3.Connection) -> tuple[dict, dict[str, str]
 
 
 def assign(db: sqlite3.Connection, article_id: str, text: str, first_seen: str) -> str:
-    sh = stories.shingles(text)
-    if not sh:
-        return article_id
-    sig = stories.signature(text)
-    keys = stories.band_keys(sig)
+    """The story the indexer puts the article in (its own ``storytable.place``, in a write transaction)."""
     db.execute("BEGIN IMMEDIATE")
-    match = stories.best_match(sig, len(sh), storytable.candidates(db, keys, article_id))
-    story, sim = (match.story_id, match.similarity) if match else (article_id, 1.0)
-    storytable.add(db, storytable.Member(article_id, story, sig, len(sh), first_seen, sim, None), keys)
+    placed = storytable.place(db, article_id, text, first_seen, None)
     db.execute("COMMIT")
-    return story
+    return placed.story_id if placed else article_id
 
 
 def fill(db: sqlite3.Connection, start: int, stop: int, rng: np.random.Generator,
