@@ -9,7 +9,7 @@ import json
 import pytest
 
 from schemas.messages import BoilerplateCategory, PageDate
-from tests.harness import Pipeline, request
+from tests.harness import request
 
 STORY = (
     "<p>Container handling at the port came to a standstill on Thursday after about 2,000 dock workers began a "
@@ -32,26 +32,13 @@ TEXT = ("Dock strike halts port\n\nBy Jan Smit, Reuters\n\n"
         + "\n\n".join(p.removeprefix("<p>") for p in STORY.split("</p>") if p))
 
 
-@pytest.fixture(scope="module")
-def stages(broker):
-    p = Pipeline.start(broker)
-    yield p
-    p.stop()
-
-
-@pytest.fixture
-def logs_on_failure(request, stages):
-    yield
-    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
-        print(stages.logs())
-
-
-def test_page_metadata_reaches_the_enriched_event(stages, logs_on_failure):
+@pytest.mark.usefixtures("show_logs_on_failure")
+def test_page_metadata_reaches_the_enriched_event(pipeline):
     page, pushed, text = (request(html=PAGE), request(html=PAGE.replace("Dock strike", "Port strike"),
                                                       metadata={"published_at": "2025-03-01", "authors": "Ed Editor"}),
                           request(text=TEXT))
-    stages.push([page, pushed, text])
-    events = stages.wait_enriched([page.article_id, pushed.article_id, text.article_id], timeout=180)
+    pipeline.push([page, pushed, text])
+    events = pipeline.wait_enriched([page.article_id, pushed.article_id, text.article_id], timeout=180)
 
     event = events[page.article_id]
     assert event.published_at == PageDate(value="2025-03-03T14:05:00+01:00", provenance="jsonld:datePublished")
