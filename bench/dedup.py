@@ -340,8 +340,9 @@ def main() -> int:
     report["lookup_growth"] = lookup[-1]["ms_mean"] / lookup[0]["ms_mean"]
     print(f"lookup time growth {lookup[0]['stored']:,} -> {lookup[-1]['stored']:,} stored: "
           f"x{report['lookup_growth']:.2f} (goal: <= 2, and <= 5 ms at 1M)")
-    plot(report, RESULTS / f"dedup-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-lookup.png")
-    out = RESULTS / f"dedup-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"  # one name for the run's JSON and its plot
+    plot(report, RESULTS / f"dedup-{stamp}-lookup.png")
+    out = RESULTS / f"dedup-{stamp}.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
     return 0
