@@ -166,6 +166,9 @@ def _consistent_labels(spans: list[tuple[Span, str | None]]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Aggregate:
+    """The entities of one article after aggregation: each distinct person, organisation and place once, under
+    its fullest name, and the name every mention maps to. A value only: it reads no text and runs no model."""
+
     people: tuple[str, ...]
     organisations: tuple[str, ...]
     places: tuple[str, ...]

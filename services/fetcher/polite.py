@@ -54,6 +54,10 @@ class _Host:
 
 
 class HostGate:
+    """Admission for HTTP requests: at most ``total`` in flight, ``per_host`` per host, and starts to one host
+    spaced by ``delay``. It only waits and counts; it never opens a connection or decides whether a URL may be
+    fetched (that is the address guard and robots.txt)."""
+
     def __init__(self, total: int, per_host: int, delay: float):
         self.per_host = per_host
         self.delay = delay
@@ -109,6 +113,8 @@ class HostGate:
 
 @dataclass(frozen=True)
 class Rules:
+    """One origin's parsed robots.txt and when it expires; ``robots`` None allows everything."""
+
     robots: Protego | None  # None: everything allowed
     expires: float  # time.monotonic()
 
@@ -124,6 +130,10 @@ def robots_url(url: str) -> str:
 
 
 class RobotsCache:
+    """robots.txt per origin, downloaded once by the given function (one download at a time per origin), kept
+    ``ttl`` seconds, at most ``size`` origins. It answers whether our agent may fetch a URL; it never fetches
+    the URL itself. A missing robots.txt (4xx) or an unreachable one allows everything (see the module's table)."""
+
     def __init__(self, download: DownloadRobots, agent: str, ttl: float, size: int):
         self.download = download
         self.agent = agent

@@ -90,6 +90,9 @@ _KEY_WORD = re.compile(r"[^\W_]+")
 
 @dataclass(frozen=True)
 class Hit:
+    """One search result as ``search`` returns it: the article, a snippet around the matched words, its score
+    and the metadata a listing shows. A value only."""
+
     article_id: str
     title: str | None
     url: str | None
@@ -198,6 +201,11 @@ class IndexOutdated(RuntimeError):
 
 
 class SqliteIndex:
+    """The embedded search index: one SQLite file with FTS5 for text, tables for metadata and authors, and the
+    story tables (storytable.py) for syndicated copies. The indexer writes it (``upsert``, idempotent by article
+    id); the CLI opens it read-only for ``search`` and ``story``. It knows nothing of Kafka or metrics: the
+    indexer's wiring hands it ``on_placement`` to be told where each article went."""
+
     def __init__(self, path: Path | str, readonly: bool = False,
                  on_placement: Callable[[storytable.Placement], None] | None = None):
         self.path = Path(path)

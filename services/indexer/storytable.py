@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS story_params (params TEXT NOT NULL);
 
 @dataclass(frozen=True)
 class Member:
+    """One stored article as its story sees it: its MinHash signature, shingle count, site, when it was first
+    seen and its similarity to the story's canonical copy. A value read from the story tables."""
+
     article_id: str
     story_id: str
     signature: np.ndarray
