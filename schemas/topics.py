@@ -1,6 +1,9 @@
 """The topic registry: every topic is declared once, as data, in ``schemas/topics/<name>.yaml``.
 
-Code refers to topics only through :data:`TOPICS` (``TOPICS.ingest.name``, ``TOPICS.dlq.model`` ...).
+Code refers to topics only through :data:`TOPICS` (``TOPICS.ingest.name``, ``TOPICS.dlq.model`` ...), and to the
+message size limit only through it (``topic.max_message_bytes``, ``TOPICS.max_message_bytes``): the limit is
+declared once, in :data:`DEFAULT_CONFIG`, and a topic file may override it. Loading only reads files: nothing
+here talks to Kafka (topic creation is services.runtime.clients.create_topics and deploy/kafka/kafka.sh).
 """
 
 from __future__ import annotations
@@ -14,10 +17,17 @@ import yaml
 from schemas import messages
 
 TOPICS_DIR = Path(__file__).with_name("topics")
+MAX_MESSAGE_BYTES = "max.message.bytes"
+# Creation config every topic gets unless its own file sets the key. max.message.bytes is newsflow's one message
+# size limit (10 MiB: a large page with its markup); producers, consumers, the stage runner and the broker
+# (deploy/kafka/kafka.sh) all read it from here, so raising it is a one-line change.
+DEFAULT_CONFIG = {MAX_MESSAGE_BYTES: str(10 * 1024 * 1024)}
 
 
 @dataclass(frozen=True)
 class Topic:
+    """One topic as its file declares it (with :data:`DEFAULT_CONFIG` merged into ``config``); data only."""
+
     name: str
     key: str
     description: str
@@ -35,9 +45,16 @@ class Topic:
         """Value of the ``newsflow-schema`` header on every message of this topic."""
         return f"{self.model.__name__}/v{self.version}"
 
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest message (record batch) the topic takes: its ``max.message.bytes``."""
+        return int(self.config[MAX_MESSAGE_BYTES])
+
 
 @dataclass(frozen=True)
 class Registry:
+    """Every topic, by key (``TOPICS.fetched``); iterable in pipeline order. Data only."""
+
     ingest: Topic
     fetched: Topic
     cleaned: Topic
@@ -56,6 +73,12 @@ class Registry:
                 return topic
         raise KeyError(name)
 
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest message any topic takes: what a client that reads or writes several topics (and the
+        broker) must allow."""
+        return max(topic.max_message_bytes for topic in self)
+
 
 def _load(path: Path) -> Topic:
     data = yaml.safe_load(path.read_text())
@@ -69,7 +92,7 @@ def _load(path: Path) -> Topic:
         version=int(data["version"]),
         compatibility=data["compatibility"],
         partitions=int(data["partitions"]),
-        config={k: str(v) for k, v in (data.get("config") or {}).items()},
+        config={**DEFAULT_CONFIG, **{k: str(v) for k, v in (data.get("config") or {}).items()}},
         examples=tuple(data.get("examples") or ()),
     )
 

@@ -64,7 +64,7 @@ def producer(kafka: KafkaSettings, **options) -> KafkaProducer:
         acks="all",
         linger_ms=5,
         retries=5,
-        max_request_size=10 * 1024 * 1024,
+        max_request_size=TOPICS.max_message_bytes,
         **options,
     )
 
@@ -90,7 +90,7 @@ def consumer(
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         consumer_timeout_ms=timeout_ms,
-        max_partition_fetch_bytes=10 * 1024 * 1024,
+        max_partition_fetch_bytes=TOPICS.max_message_bytes,
     )
     if group:
         c.subscribe([name])

@@ -70,7 +70,7 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         producer_acks=-1,
-        producer_max_request_size=10 * 1024 * 1024,
+        producer_max_request_size=TOPICS.max_message_bytes,
         topic_replication_factor=kafka.replication_factor,  # for faust's internal leader-election topic
         topic_allow_declare=True,
         topic_partitions=kafka.partitions or 8,  # only for topics faust would declare itself (its own)
