@@ -24,99 +24,22 @@ import gzip
 import html as html_lib
 import json
 import os
-import re
 import resource
-import statistics
 import subprocess
 import sys
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.harness.scoring import Scores, page_counts, score, shingles, tokens  # noqa: E402,F401  (the metric)
+from tests.harness.seeds import SEED_ARTICLE as SEED, SEED_BOILERPLATE  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "data"
-TOKEN_RE = re.compile(r"\w+", re.UNICODE)
-SEED = REPO.parent / "shared" / "seeds" / "000_81597562a20f18e4.txt"
-# The six lines the issue names, kept in one place beside the seed (without their leading ", ").
-SEED_BOILERPLATE = tuple(
-    line.lstrip(", ") for line in (REPO / "seeds" / "000_81597562a20f18e4.boilerplate").read_text().splitlines() if line
-)
-
-
-# ---------------------------------------------------------------------------------------------- the metric
-def tokens(text: str) -> list[str]:
-    return TOKEN_RE.findall(text or "")
-
-
-def shingles(text: str, n: int = 4) -> Counter:
-    """Multiset of n-token shingles; a text of 1..n-1 tokens is one shorter shingle, an empty text has none."""
-    toks = tokens(text)
-    if not toks:
-        return Counter()
-    return Counter(" ".join(toks[i : i + n]) for i in range(max(1, len(toks) - n + 1)))
-
-
-def page_counts(truth: str, pred: str) -> tuple[float, float, float]:
-    """(tp, fp, fn) of one page, normalised by their sum (all zero when both texts are empty)."""
-    t, p = shingles(truth), shingles(pred)
-    tp = fp = fn = 0
-    for key in t.keys() | p.keys():
-        tc, pc = t.get(key, 0), p.get(key, 0)
-        tp += min(tc, pc)
-        fp += max(0, pc - tc)
-        fn += max(0, tc - pc)
-    total = tp + fp + fn
-    return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
-
-
-def _precision(tp: float, fp: float, fn: float) -> float:
-    if fp == fn == 0:
-        return 1.0
-    return tp / (tp + fp) if tp + fp else 0.0
-
-
-def _recall(tp: float, fp: float, fn: float) -> float:
-    if fp == fn == 0:
-        return 1.0
-    return tp / (tp + fn) if tp + fn else 0.0
-
-
-def page_f1(tp: float, fp: float, fn: float) -> float:
-    if fp == fn == 0:
-        return 1.0
-    return 2 * tp / (2 * tp + fp + fn)
-
-
-@dataclass(frozen=True)
-class Scores:
-    f1: float
-    precision: float
-    recall: float
-    page_f1: float
-    accuracy: float
-    empty: int
-    pages: int
-
-
-def score(truths: list[str], preds: list[str]) -> Scores:
-    counts = [page_counts(t, p) for t, p in zip(truths, preds)]
-    precisions = [_precision(*c) for c in counts if c[0] + c[1] > 0]
-    recalls = [_recall(*c) for c in counts if c[0] + c[2] > 0]
-    precision = statistics.mean(precisions) if precisions else 0.0
-    recall = statistics.mean(recalls) if recalls else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return Scores(
-        f1=f1,
-        precision=precision,
-        recall=recall,
-        page_f1=statistics.mean(page_f1(*c) for c in counts) if counts else 0.0,
-        accuracy=statistics.mean(tokens(t) == tokens(p) for t, p in zip(truths, preds)) if counts else 0.0,
-        empty=sum(not tokens(p) for p in preds),
-        pages=len(preds),
-    )
 
 
 # ------------------------------------------------------------------------------------------------ the data
@@ -238,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="timing rounds (every extractor in turn each round); pages/s = the best round")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO))
 
     pages = load_pages("all")
     dev_ids = set(split_ids((p.id for p in pages), "dev"))

@@ -52,7 +52,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from schemas.messages import DeadLetter, EnrichedEvent, IngestRequest  # noqa: E402
 from schemas.topics import TOPICS  # noqa: E402
 from services.runtime.clients import schema_headers  # noqa: E402
-from tests.conftest import Routes  # noqa: E402  (the hostile pages of the fast tests, reused)
+from tests.harness.pages import Routes  # noqa: E402  (the hostile pages of the fast tests, reused)
 from tests.harness import STAGES, Broker, Pipeline, metric, scrape, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

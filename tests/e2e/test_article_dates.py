@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from schemas.messages import IngestRequest
-from tests.conftest import SEED_ARTICLE
+from tests.harness.seeds import SEED_ARTICLE
 
 pytestmark = pytest.mark.usefixtures("show_logs_on_failure")
 

@@ -18,7 +18,7 @@ from schemas.messages import IngestRequest
 from schemas.topics import TOPICS
 from services.indexer.store import SqliteIndex
 from services.runtime.metrics import DOCS, SPARSE
-from tests.conftest import SEED_ARTICLE, SEEDS
+from tests.harness.seeds import SEED_ARTICLE, SEEDS
 from tests.harness import STAGES, metric, request, seed_request, wait_until
 
 SEED_PEOPLE = {"Biden", "Sergei Ryabkov", "Wendy Sherman", "Lloyd Austin", "Jake Sullivan", "Vladimir Putin",

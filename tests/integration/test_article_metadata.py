@@ -16,8 +16,8 @@ from schemas.messages import CleanedArticle, PageDate
 from schemas.topics import TOPICS
 from services.indexer.store import SqliteIndex
 from services.runtime.clients import schema_headers
-from tests.conftest import ROOT, SEED_ARTICLE
-from tests.harness import Pipeline
+from tests.harness import ROOT, Pipeline, print_logs_if_failed
+from tests.harness.seeds import SEED_ARTICLE
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,7 @@ def stages(broker):
 @pytest.fixture
 def logs_on_failure(request, stages):
     yield
-    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
-        print(stages.logs())
+    print_logs_if_failed(request.node, stages)
 
 
 def cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess:

@@ -10,14 +10,9 @@ import pytest
 
 from schemas.messages import BoilerplateCategory, PageDate
 from tests.harness import request
+from tests.harness.seeds import PORT_STRIKE_STORY
 
-STORY = (
-    "<p>Container handling at the port came to a standstill on Thursday after about 2,000 dock workers began a "
-    "48-hour strike over pay and automation, the union said in a statement to reporters.</p>"
-    "<p>The union is demanding a seven percent wage increase and guarantees that no jobs will be lost as terminal "
-    "operators expand the use of automated cranes and vehicles across the harbour.</p>"
-    "<p>Operators said the talks would resume next week and that ships were being diverted to other ports.</p>"
-)
+STORY = PORT_STRIKE_STORY
 JSONLD = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Dock strike halts port",
           "datePublished": "2025-03-03T14:05:00+01:00",
           "author": [{"@type": "Person", "name": "Anneke de Vries"}, {"@type": "Organization", "name": "Port Daily"}]}

@@ -15,7 +15,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from schemas.messages import EnrichedEvent, IngestRequest
 from schemas.topics import TOPICS
 from services.runtime.clients import consumer, create_topics, producer, schema_headers
-from tests.conftest import ROOT, SEEDS
+from tests.harness.seeds import ROOT, SEEDS
 
 
 def prefixed(broker):

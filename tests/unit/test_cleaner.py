@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cleaner import page_counts, score, shingles
+from tests.harness.scoring import page_counts, score, shingles
 from schemas.messages import BoilerplateCategory as Cat
 from schemas.messages import FetchedArticle
 from services.cleaner.batch import clean_jsonl
@@ -18,7 +18,7 @@ from services.cleaner.logic import clean, clean_batch
 from services.runtime.errors import PermanentError, Reason
 
 REPO = Path(__file__).resolve().parents[2]
-SEED = REPO.parent / "shared" / "seeds" / "000_81597562a20f18e4.txt"
+SEED = REPO / "seeds" / "000_81597562a20f18e4.txt"
 # The six lines the issue names, kept in one place beside the seed (without their leading ", ").
 SEED_BOILERPLATE = tuple(
     line.lstrip(", ") for line in (REPO / "seeds" / "000_81597562a20f18e4.boilerplate").read_text().splitlines() if line

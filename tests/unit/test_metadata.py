@@ -15,16 +15,11 @@ from services.cleaner.extract import clean_html, clean_text
 from services.cleaner.html import _parse
 from services.cleaner.logic import clean
 from services.cleaner.meta import page_meta, parse_jsonld
+from tests.harness.seeds import PORT_STRIKE_STORY
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
-STORY = (
-    "<p>Container handling at the port came to a standstill on Thursday after about 2,000 dock workers began a "
-    "48-hour strike over pay and automation, the union said in a statement to reporters.</p>"
-    "<p>The union is demanding a seven percent wage increase and guarantees that no jobs will be lost as terminal "
-    "operators expand the use of automated cranes and vehicles across the harbour.</p>"
-    "<p>Operators said the talks would resume next week and that ships were being diverted to other ports.</p>"
-)
+STORY = PORT_STRIKE_STORY
 
 
 def page(head: str = "", body_top: str = "", lang: str = "en") -> str:

@@ -1,7 +1,8 @@
-"""The test harness: a real Kafka broker, the four services as real processes, and helpers to push and to
-wait for what comes out. Used by tests/conftest.py fixtures (and by bench/ and the fault campaign).
+"""A real Kafka broker, the four services as real processes, and helpers to push and to wait for what comes
+out. Used by tests/conftest.py's fixtures, the integration and end-to-end tests, bench/load.py and bench/faults.py.
 
-Nothing here sleeps for a fixed time: every wait polls a condition until a deadline.
+Nothing here sleeps for a fixed time: every wait polls a condition until a deadline. It must not import pytest
+(the benchmarks run without it) nor anything under bench/.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from schemas.topics import TOPICS, Topic
 from services.runtime.clients import consumer, create_topics, schema_headers, wait_for_broker
 from services.runtime.settings import KafkaSettings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 STAGES = ("fetcher", "cleaner", "extractor", "indexer")
 
@@ -147,6 +148,8 @@ def _process_running(pid: int) -> bool:
 
 @dataclass
 class Service:
+    """One running service process of a :class:`Pipeline`: its process, metrics port and log file."""
+
     name: str
     process: subprocess.Popen
     metrics_port: int
@@ -435,6 +438,13 @@ def request(**body: str) -> IngestRequest:
 
 def seed_request(text: str) -> IngestRequest:
     return IngestRequest(article_id=make_article_id(content=text), ingested_at=datetime.now(timezone.utc), text=text)
+
+
+def print_logs_if_failed(node, pipeline: Pipeline) -> None:
+    """After a test (pytest's ``request.node``): print the services' logs when its call failed."""
+    report = getattr(node, "rep_call", None)
+    if report is not None and report.failed:
+        print(pipeline.logs())
 
 
 def dump(obj) -> str:
