@@ -141,7 +141,7 @@ def bound_worker(pages: int, batch_size: int, out: Path, cleaned_out: Path) -> N
     """
     import tempfile as tempfile_
 
-    from schemas.messages import (ExtractedArticle, FetchedArticle, Stage as StageName, StageTiming)
+    from schemas.messages import (ExtractedArticle, FetchedArticle, StageName, StageTiming)
     from services.cleaner import logic as cleaner_logic
     from services.cleaner.service import warm_up as cleaner_warm_up
     from services.extractor import logic as extractor_logic

@@ -12,7 +12,8 @@ Flow (topic -> model):
 Rules (see schemas/README.md): every message is keyed by its ``article_id`` and carries ``ingested_at``;
 consumers ignore unknown fields, so adding an optional field needs no new version; removing or retyping
 a field is breaking and needs a new model version (``tests/contract/test_schemas.py`` enforces this).
-Transport metadata (topic, partition, offset, headers) never goes into a payload.
+Transport metadata (topic, partition, offset, headers) never goes into a payload. Pure data: nothing here
+talks to Kafka or does I/O.
 """
 
 from __future__ import annotations
@@ -67,7 +68,11 @@ class Message(BaseModel):
         return self.model_dump_json(exclude_none=True).encode()
 
 
-class Stage(str, enum.Enum):
+class StageName(str, enum.Enum):
+    """The four stages' names, as they travel in messages (``StageTiming.stage``, ``DeadLetter.stage``) and label
+    metrics. Named ``StageName`` so that it is never confused with services.runtime.stage.Stage (a stage's
+    definition); its values are the wire format and never change."""
+
     fetcher = "fetcher"
     cleaner = "cleaner"
     extractor = "extractor"
@@ -75,12 +80,17 @@ class Stage(str, enum.Enum):
 
 
 class StageTiming(Message):
-    stage: Stage
+    """How long one stage took over one article; the stage runner appends one per stage (steps never do)."""
+
+    stage: StageName
     seconds: float = Field(ge=0, description="Time the stage spent processing this article")
     finished_at: UtcDatetime
 
 
 class ArticleMessage(Message):
+    """What every message about an article carries: its id (the Kafka key) and when it was first pushed. Never
+    transport metadata (topic, partition, offset, headers): that travels beside the payload."""
+
     article_id: ArticleId
     ingested_at: UtcDatetime = Field(description="When the article was first pushed to articles.ingest")
     replayed_at: UtcDatetime | None = Field(
@@ -147,6 +157,9 @@ class FetchedArticle(Carried):
 
 
 class BoilerplateCategory(str, enum.Enum):
+    """Why the cleaner removed a block or a line (the keys of ``removed``, the ``category`` label of a metric);
+    a closed list, so labels stay bounded."""
+
     navigation = "navigation"
     newsletter = "newsletter"
     app_promotion = "app_promotion"
@@ -208,6 +221,9 @@ class CleanedArticle(ArticleMeta):
 
 
 class EntityLabel(str, enum.Enum):
+    """The kinds of named entity the extractor reports, with spaCy's label names as values (the ``label``
+    metric label); a closed list, so labels stay bounded."""
+
     person = "PERSON"
     organisation = "ORG"
     place = "GPE"
@@ -222,16 +238,23 @@ class EntityLabel(str, enum.Enum):
 
 
 class Span(Message):
+    """A piece of the clean text, by character offsets into it; the base of every mention the extractor
+    reports."""
+
     text: str
     start: int = Field(ge=0, description="Character offset into the clean text")
     end: int = Field(ge=0)
 
 
 class Entity(Span):
+    """A named entity mention (a person, an organisation, a place ...)."""
+
     label: EntityLabel
 
 
 class DateMention(Span):
+    """A date written in the text, resolved to a calendar date where it can be."""
+
     date: dt.date | None = Field(None, description="The calendar date it resolves to, relative to `anchor`")
     anchor: Literal["published_at", "ingested_at"] | None = Field(
         None, description="What a relative date was resolved against: the publication date when known"
@@ -239,11 +262,15 @@ class DateMention(Span):
 
 
 class Quantity(Span):
+    """A number written in the text, with its value and unit where they can be read."""
+
     value: float | None = None
     unit: str | None = None
 
 
 class Quote(Span):
+    """A quotation in the text, with its speaker where the text names one."""
+
     speaker: str | None = None
 
 
@@ -265,6 +292,8 @@ class Extraction(Message):
 
 
 class ExtractedArticle(ArticleMeta):
+    """The cleaned article with what the extractor found in it, ready to be indexed."""
+
     title: str | None = None
     text: str
     removed: dict[BoilerplateCategory, int] = Field(default_factory=dict)
@@ -292,7 +321,7 @@ class EnrichedEvent(ArticleMeta):
         default=None, ge=0, le=1, description="Similarity to the canonical copy (1.0 for the canonical one itself)"
     )
     indexed_at: UtcDatetime
-    stage_seconds: dict[Stage, float] = Field(default_factory=dict)
+    stage_seconds: dict[StageName, float] = Field(default_factory=dict)
     end_to_end_seconds: float = Field(ge=0, description="From ingested_at (or replayed_at, when set) to indexed_at")
 
     def with_timing(self, timing: StageTiming):
@@ -305,7 +334,7 @@ class DeadLetter(Message):
 
     model_config = ConfigDict(frozen=True, extra="ignore", ser_json_bytes="base64", val_json_bytes="base64")
 
-    stage: Stage
+    stage: StageName
     reason: str = Field(description="Machine-readable reason, one of services.runtime.errors.Reason")
     detail: str = Field(description="Human-readable explanation")
     error_class: str

@@ -6,7 +6,7 @@ import gc
 
 from pydantic_settings import SettingsConfigDict
 
-from schemas.messages import CleanedArticle, Stage as StageName
+from schemas.messages import CleanedArticle, StageName
 from schemas.topics import TOPICS
 from services.cleaner.extract import clean_html, clean_text
 from services.cleaner.logic import clean, clean_batch

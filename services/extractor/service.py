@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from pydantic_settings import SettingsConfigDict
 
-from schemas.messages import ExtractedArticle, Stage as StageName
+from schemas.messages import ExtractedArticle, StageName
 from schemas.topics import TOPICS
 from services.extractor.logic import extract, extract_batch
 from services.extractor.nlp import analyse

@@ -7,7 +7,7 @@ from dataclasses import fields
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from schemas.messages import FetchedArticle, Stage as StageName
+from schemas.messages import FetchedArticle, StageName
 from schemas.topics import TOPICS
 from services.fetcher.http import FetchLimits, GuardedFetcher
 from services.fetcher.logic import fetch_article

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from schemas.messages import EnrichedEvent, ExtractedArticle, Stage as StageName
+from schemas.messages import EnrichedEvent, ExtractedArticle, StageName
 from schemas.topics import TOPICS
 from services.indexer.logic import end_to_end_seconds, enrich
 from services.indexer.store import SqliteIndex

@@ -70,7 +70,7 @@ class Stage:
     at scrape time (the fetcher's fetches in flight per host).
     """
 
-    name: messages.Stage
+    name: messages.StageName
     source: Topic
     sink: Topic
     step: Callable[[Any], Any]

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from schemas.messages import FetchedArticle, IngestRequest, Stage as StageName
+from schemas.messages import FetchedArticle, IngestRequest, StageName
 from schemas.topics import TOPICS
 from services.fetcher.logic import passthrough
 from services.runtime.batching import Batcher, one_by_one

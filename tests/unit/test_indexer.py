@@ -6,7 +6,7 @@ import datetime as dt
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
-from schemas.messages import EnrichedEvent, Entity, ExtractedArticle, Extraction, PageDate, Stage, StageTiming
+from schemas.messages import EnrichedEvent, Entity, ExtractedArticle, Extraction, PageDate, StageName, StageTiming
 from services.cli.events import summary_line
 from services.indexer.logic import content_hash, enrich
 from services.indexer.store import SCHEMA_VERSION, SqliteIndex
@@ -17,8 +17,8 @@ T0 = datetime(2026, 1, 5, 9, 30, tzinfo=timezone.utc)
 def article(article_id="a1", text="Sergei Ryabkov said talks in Geneva would start.", title="Talks in Geneva"):
     return ExtractedArticle(
         article_id=article_id, ingested_at=T0, title=title, text=text,
-        timings=(StageTiming(stage=Stage.fetcher, seconds=0.01, finished_at=T0),
-                 StageTiming(stage=Stage.cleaner, seconds=0.02, finished_at=T0)),
+        timings=(StageTiming(stage=StageName.fetcher, seconds=0.01, finished_at=T0),
+                 StageTiming(stage=StageName.cleaner, seconds=0.02, finished_at=T0)),
         extraction=Extraction(language="en", keywords=("talks",),
                               entities=(Entity(text="Sergei Ryabkov", label="PERSON", start=0, end=14),)),
     )
@@ -28,10 +28,10 @@ def test_enrich_carries_everything_and_times_the_pipeline():
     event = enrich(article(), T0 + timedelta(seconds=2.5))
     assert event.article_id == "a1" and event.title == "Talks in Geneva"
     assert event.end_to_end_seconds == 2.5
-    assert event.stage_seconds == {Stage.fetcher: 0.01, Stage.cleaner: 0.02}
+    assert event.stage_seconds == {StageName.fetcher: 0.01, StageName.cleaner: 0.02}
     assert event.content_hash == content_hash("  sergei ryabkov SAID talks in geneva would start. ")
-    timed = event.with_timing(StageTiming(stage=Stage.indexer, seconds=0.003, finished_at=T0))
-    assert timed.stage_seconds[Stage.indexer] == 0.003 and len(timed.timings) == 3
+    timed = event.with_timing(StageTiming(stage=StageName.indexer, seconds=0.003, finished_at=T0))
+    assert timed.stage_seconds[StageName.indexer] == 0.003 and len(timed.timings) == 3
 
 
 def test_upserting_the_same_article_twice_leaves_one_document(tmp_path):

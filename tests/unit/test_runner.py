@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from schemas.messages import DeadLetter, FetchedArticle, IngestRequest, Stage as StageName
+from schemas.messages import DeadLetter, FetchedArticle, IngestRequest, StageName
 from schemas.topics import TOPICS
 from services.fetcher.logic import passthrough
 from services.runtime.errors import PermanentError, Reason, TransientError
