@@ -175,7 +175,7 @@ class Pusher(threading.Thread):
 
     def _producer(self) -> KafkaProducer:
         return KafkaProducer(bootstrap_servers=self.pipeline.broker.bootstrap, acks="all", retries=0,
-                             max_request_size=10 * 1024 * 1024, request_timeout_ms=8000, max_block_ms=8000,
+                             max_request_size=TOPICS.max_message_bytes, request_timeout_ms=8000, max_block_ms=8000,
                              reconnect_backoff_max_ms=1000)
 
     def run(self) -> None:
@@ -243,7 +243,7 @@ class Tracker(threading.Thread):
             try:
                 if consumer is None:
                     consumer = KafkaConsumer(**kafka.kafka_python_config(), enable_auto_commit=False,
-                                             max_partition_fetch_bytes=10 * 1024 * 1024, request_timeout_ms=10000)
+                                             max_partition_fetch_bytes=TOPICS.max_message_bytes, request_timeout_ms=10000)
                     tps = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or ())]
                     consumer.assign(tps)
                     consumer.seek_to_beginning(*tps)
@@ -738,7 +738,7 @@ class Campaign:
         text = ("The port of Rotterdam reported record traffic on Monday. " * 220_000)[:12_000_000]
         big = IngestRequest(article_id="big-inline-12mb", ingested_at=datetime.now(timezone.utc), text=text)
         value = big.to_bytes()
-        for label, limit in (("push with the harness/CLI producer (max_request_size 10 MiB)", 10 * 1024 * 1024),
+        for label, limit in (("push with the harness/CLI producer (max_request_size 10 MiB)", TOPICS.max_message_bytes),
                              ("push with a producer allowing 20 MB (the broker decides)", 20 * 1024 * 1024)):
             producer = KafkaProducer(bootstrap_servers=pipeline.broker.bootstrap, acks="all",
                                      max_request_size=limit, request_timeout_ms=20000)

@@ -7,7 +7,8 @@
 #   deploy/kafka/kafka.sh status  exit 0 when it answers on its port
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_DATA (.data/kafka-$KAFKA_PORT),
-# KAFKA_VERSION (from pom.xml), KAFKA_HEAP (512m).
+# KAFKA_VERSION (from pom.xml), KAFKA_HEAP (512m), NEWSFLOW_PYTHON (.venv/bin/python: reads the message size limit,
+# message.max.bytes, from the topic registry, schemas/topics.py).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -17,6 +18,7 @@ cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
 data=${KAFKA_DATA:-$root/.data/kafka-$port}
 libs=$root/.cache/kafka/$version/libs
 pidfile=$data/broker.pid
+python=${NEWSFLOW_PYTHON:-$root/.venv/bin/python}
 
 fetch() {
   if [ -f "$libs/.complete" ]; then return 0; fi
@@ -34,7 +36,13 @@ running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 jopts=(-Xms"${KAFKA_HEAP:-512m}" -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC -Djava.awt.headless=true
   -Dkafka.logs.dir="$data/logs" -Dlog4j2.configurationFile="$here/log4j2.yaml" -cp "$libs/*")
 
+# The largest message any topic takes, as the topic registry declares it (one source for the limit).
+message_max_bytes() {
+  (cd "$root" && "$python" -c 'from schemas.topics import TOPICS; print(TOPICS.max_message_bytes)')
+}
+
 write_config() {
+  local max_bytes; max_bytes=$(message_max_bytes)
   mkdir -p "$data/logs"
   cat > "$data/server.properties" <<PROPS
 process.roles=broker,controller
@@ -58,7 +66,7 @@ min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.retention.hours=168
-message.max.bytes=10485760
+message.max.bytes=$max_bytes
 PROPS
 }
 
@@ -95,5 +103,5 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) answers ;;
-  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,11p' "$0" >&2; exit 2 ;;
 esac

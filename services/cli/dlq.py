@@ -26,15 +26,12 @@ from datetime import datetime, timezone
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from schemas import headers as header
 from schemas.messages import DeadLetter, Replay
 from schemas.topics import TOPICS
 from services.cli import reader
 from services.runtime.clients import consumer, create_topics, producer, schema_headers
 from services.runtime.settings import KafkaSettings
-from services.runtime.stage import ATTEMPTS_HEADER
-
-REPLAYED_AT_HEADER = "newsflow-replayed-at"
-REPLAYED_FROM_HEADER = "newsflow-replayed-from"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -176,9 +173,9 @@ def run_replay(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 continue
             now = datetime.now(timezone.utc)
-            headers = [(ATTEMPTS_HEADER, str(letter.attempts).encode()),
-                       (REPLAYED_AT_HEADER, now.isoformat().encode()),
-                       (REPLAYED_FROM_HEADER, f"{dlq_name}/{offset}".encode())]
+            headers = [(header.ATTEMPTS, str(letter.attempts).encode()),
+                       (header.REPLAYED_AT, now.isoformat().encode()),
+                       (header.REPLAYED_FROM, f"{dlq_name}/{offset}".encode())]
             sent = p.send(letter.source_topic, key=letter.key or None, value=with_replayed_at(original, now),
                           headers=headers).get(30)
             replay = Replay(dlq_offset=offset, replayed_at=now, topic=sent.topic, partition=sent.partition,

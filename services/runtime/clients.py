@@ -12,9 +12,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from schemas import headers
 from schemas.topics import TOPICS, Topic
 from services.runtime.settings import KafkaSettings
-from services.runtime.stage import SCHEMA_HEADER
 
 
 def wait_for_broker(kafka: KafkaSettings, timeout: float | None = 60.0, on_wait=None) -> None:
@@ -70,7 +70,8 @@ def producer(kafka: KafkaSettings, **options) -> KafkaProducer:
 
 
 def schema_headers(topic: Topic) -> list[tuple[str, bytes]]:
-    return [(SCHEMA_HEADER, topic.schema_id.encode())]
+    """The headers of a message to ``topic``: its schema id (what the stage runner sets on its outputs)."""
+    return [(headers.SCHEMA, topic.schema_id.encode())]
 
 
 def consumer(

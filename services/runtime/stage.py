@@ -20,13 +20,13 @@ import hashlib
 import inspect
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from pydantic import ValidationError
 
-from schemas import messages
+from schemas import headers as header, messages
 from schemas.topics import TOPICS, Topic
 from services.runtime.batching import Batcher, one_by_one
 from services.runtime.breaker import CircuitBreaker, CircuitOpen
@@ -36,9 +36,7 @@ from services.runtime.settings import KafkaSettings, StageSettings
 
 log = logging.getLogger("newsflow.stage")
 
-SCHEMA_HEADER = "newsflow-schema"
 TRUNCATED_BYTES = 64 * 1024  # inline part of an original too large to dead-letter whole
-ATTEMPTS_HEADER = "newsflow-attempts"  # set by `newsflow dlq replay`: how many times this message failed before
 # send(topic, key, value, headers): enqueue a record; returns None once acknowledged, or an awaitable of the
 # broker's acknowledgement. Raises TransientError (broker trouble: retried) or PermanentError (refused).
 Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
@@ -54,6 +52,13 @@ class Delivery:
     key: bytes | None
     value: bytes
     headers: dict[str, str] = field(default_factory=dict)
+
+    def dead_letter(self, **why: Any) -> messages.DeadLetter:
+        """This delivery as a dead letter: its bytes and where they came from, with ``why`` (stage, reason,
+        detail, error_class, attempts)."""
+        where = asdict(self)
+        where["source_topic"] = where.pop("topic")
+        return messages.DeadLetter(**where, **why, failed_at=_now())
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,11 @@ def decode(topic: Topic, value: bytes) -> messages.Message:
 
 
 class StageRunner:
+    """Runs one stage's :class:`Stage` over deliveries: decode, step (with retries), produce, or dead-letter; counts
+    all of it in the stage's metrics and halts through its circuit breaker. It never talks to Kafka itself (the
+    injected ``send`` does), never acks or commits (services.runtime.flow does), and never drops a message: each
+    ends as an output or a dead letter, or the stage halts at it."""
+
     def __init__(
         self,
         stage: Stage,
@@ -102,7 +112,6 @@ class StageRunner:
         metrics: StageMetrics,
         send: Send,
         *,
-        max_message_bytes: int = 10 * 1024 * 1024,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self.stage = stage
@@ -111,7 +120,9 @@ class StageRunner:
         self.send = send
         self.sink_name = kafka.topic(stage.sink.name)
         self.dlq_name = kafka.topic(TOPICS.dlq.name)
-        self.max_message_bytes = max_message_bytes
+        # the largest output and dead letter the broker takes, from the topic registry
+        self.sink_limit = stage.sink.max_message_bytes
+        self.dlq_limit = TOPICS.dlq.max_message_bytes
         self.sleep = sleep
         self._label = stage.name.value
         self.batcher = Batcher(lambda items: self._batch_fn()(items), max_batch=settings.window_size, name=self._label)
@@ -139,12 +150,12 @@ class StageRunner:
                 )
                 output = output.with_timing(timing)
                 value = output.to_bytes()
-                if len(value) > self.max_message_bytes:
+                if len(value) > self.sink_limit:
                     raise PermanentError(
-                        f"output of {len(value)} bytes exceeds the {self.max_message_bytes}-byte message limit",
+                        f"output of {len(value)} bytes exceeds the {self.sink_limit}-byte message limit",
                         Reason.message_too_large,
                     )
-                headers = [(SCHEMA_HEADER, self.stage.sink.schema_id.encode())]
+                headers = [(header.SCHEMA, self.stage.sink.schema_id.encode())]
                 await self._produce(self.sink_name, output.article_id.encode(), value, headers)
             except PermanentError as exc:
                 m.failed.labels(label, exc.reason.value, "permanent").inc()
@@ -232,33 +243,21 @@ class StageRunner:
         except CircuitOpen:
             self.metrics.circuit_open.labels(self._label).set(1)
             raise
-        attempts = _int(delivery.headers.get(ATTEMPTS_HEADER), 0) + 1
-        letter = messages.DeadLetter(
-            stage=self.stage.name,
-            reason=reason.value,
-            detail=detail[:2000],
-            error_class=error_class,
-            source_topic=delivery.topic,
-            partition=delivery.partition,
-            offset=delivery.offset,
-            key=delivery.key,
-            value=delivery.value,
-            headers=delivery.headers,
-            failed_at=_now(),
-            attempts=attempts,
-        )
+        attempts = _int(delivery.headers.get(header.ATTEMPTS), 0) + 1
+        letter = delivery.dead_letter(stage=self.stage.name, reason=reason.value, detail=detail[:2000],
+                                      error_class=error_class, attempts=attempts)
         headers = [
-            (SCHEMA_HEADER, TOPICS.dlq.schema_id.encode()),
-            ("newsflow-stage", self._label.encode()),
-            ("newsflow-reason", reason.value.encode()),
-            ("newsflow-error-class", error_class.encode()),
-            ("newsflow-source", f"{delivery.topic}/{delivery.partition}/{delivery.offset}".encode()),
-            (ATTEMPTS_HEADER, str(attempts).encode()),
+            (header.SCHEMA, TOPICS.dlq.schema_id.encode()),
+            (header.STAGE, self._label.encode()),
+            (header.REASON, reason.value.encode()),
+            (header.ERROR_CLASS, error_class.encode()),
+            (header.SOURCE, f"{delivery.topic}/{delivery.partition}/{delivery.offset}".encode()),
+            (header.ATTEMPTS, str(attempts).encode()),
         ]
         log.warning("%s: dead-lettered %s[%d]@%d: %s: %s", self._label, delivery.topic, delivery.partition,
                     delivery.offset, reason.value, detail[:300])
         value = letter.to_bytes()
-        if len(value) > self.max_message_bytes:
+        if len(value) > self.dlq_limit:
             # The original stays in its source topic: the dead letter carries it by reference (topic,
             # partition, offset) with its size and digest, and only its first bytes inline.
             letter = letter.model_copy(update={

@@ -354,7 +354,7 @@ class Pipeline:
 
     # --- pushing -------------------------------------------------------------------------------------------
     def producer(self) -> KafkaProducer:
-        return KafkaProducer(bootstrap_servers=self.broker.bootstrap, acks="all", max_request_size=10 * 1024 * 1024)
+        return KafkaProducer(bootstrap_servers=self.broker.bootstrap, acks="all", max_request_size=TOPICS.max_message_bytes)
 
     def push(self, requests: Iterable[IngestRequest]) -> list[str]:
         p = self.producer()

@@ -10,6 +10,7 @@ import json
 import subprocess
 from datetime import datetime, timedelta, timezone
 
+from schemas import headers as header
 from schemas.messages import DeadLetter, EnrichedEvent, IngestRequest, Replay
 from schemas.topics import TOPICS
 from services.runtime.clients import consumer, create_topics, producer, schema_headers
@@ -180,8 +181,8 @@ def test_a_dead_letter_kept_by_reference_is_replayed_whole_from_its_source_offse
     again = IngestRequest.from_bytes(records[1].value)
     assert again.text == original.text and again.ingested_at == original.ingested_at and again.replayed_at
     headers = dict(records[1].headers)
-    assert headers["newsflow-replayed-from"] == f"{kafka.topic(TOPICS.dlq.name)}/0".encode()
-    assert "newsflow-replayed-at" in headers
+    assert headers[header.REPLAYED_FROM] == f"{kafka.topic(TOPICS.dlq.name)}/0".encode()
+    assert header.REPLAYED_AT in headers
 
     c = consumer(kafka, TOPICS.dlq_replays, from_beginning=True, timeout_ms=3000)
     [recorded] = [Replay.model_validate_json(r.value) for r in c]

@@ -12,6 +12,7 @@ import uuid
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from schemas import headers as header
 from schemas.messages import EnrichedEvent, IngestRequest
 from schemas.topics import TOPICS
 from services.runtime.clients import consumer, create_topics, producer, schema_headers
@@ -64,7 +65,7 @@ def test_push_sends_files_folders_urls_and_jsonl_keyed_by_article_id(broker):
     for r in records:
         request = IngestRequest.from_bytes(r.value)
         assert r.key == request.article_id.encode()
-        assert dict(r.headers)["newsflow-schema"] == b"IngestRequest/v1"
+        assert dict(r.headers)[header.SCHEMA] == b"IngestRequest/v1"
     kinds = {IngestRequest.from_bytes(r.value).article_id: IngestRequest.from_bytes(r.value) for r in records}
     assert kinds["my-id-1"].html == "<p>x</p>" and kinds["my-id-1"].title == "T"
     assert any(r.url == "https://news.example.com/a#frag" for r in kinds.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+from schemas import headers as header
 from schemas.messages import ExtractedArticle, Extraction, IngestRequest
 from schemas.topics import TOPICS
 from services.cli import dlq, ingest
@@ -49,9 +50,9 @@ def test_the_push_limit_is_the_registry_s_max_message_bytes():
 
 
 def test_a_message_s_size_counts_key_value_headers_and_the_batch_around_them():
-    headers = [("newsflow-schema", b"IngestRequest/v1")]
+    headers = [(header.SCHEMA, b"IngestRequest/v1")]
     size = ingest.message_size(b"k" * 16, b"v" * 1000, headers)
-    assert 1000 + 16 + len("newsflow-schema") + 16 < size < 1000 + 200
+    assert 1000 + 16 + len(header.SCHEMA) + 16 < size < 1000 + 200
 
 
 # --- 10.9: push's help and the folder suffixes ---------------------------------------------------------------

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from schemas import headers as header
 from schemas.messages import DeadLetter, FetchedArticle, IngestRequest, StageName
 from schemas.topics import TOPICS
 from services.fetcher.logic import passthrough
@@ -62,7 +63,7 @@ def test_a_good_message_is_produced_keyed_by_article_id_with_its_timing():
     assert isinstance(out, FetchedArticle)
     [(topic, key, value, headers)] = sent
     assert (topic, key) == ("p.articles.fetched", b"a1")
-    assert ("newsflow-schema", b"FetchedArticle/v1") in headers
+    assert (header.SCHEMA, b"FetchedArticle/v1") in headers
     produced = FetchedArticle.from_bytes(value)
     assert produced.body == "Some article text." and produced.kind == "text"
     assert [t.stage for t in produced.timings] == [StageName.fetcher]
@@ -92,8 +93,8 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_original_bytes(value, re
     assert parsed.value == value  # the original bytes, unchanged
     assert parsed.reason == reason and parsed.stage == StageName.fetcher
     assert (parsed.source_topic, parsed.partition, parsed.offset) == ("articles.ingest", 2, 7)
-    assert dict(headers)["newsflow-reason"] == reason.encode()
-    assert dict(headers)["newsflow-source"] == b"articles.ingest/2/7"
+    assert dict(headers)[header.REASON] == reason.encode()
+    assert dict(headers)[header.SOURCE] == b"articles.ingest/2/7"
     assert sample(runner, "newsflow_messages_dead_lettered_total", stage="fetcher", reason=reason) == 1
 
 
@@ -147,7 +148,8 @@ def test_a_bug_in_a_step_dead_letters_the_message_and_the_runner_keeps_going():
 
 def test_an_output_over_the_message_limit_is_dead_lettered():
     runner, sent, _ = make_runner(passthrough)
-    runner.max_message_bytes = 1000
+    assert runner.sink_limit == TOPICS.fetched.max_message_bytes  # from the topic registry
+    runner.sink_limit = 1000
     letter = run(runner.handle(delivery(text_request("x" * 5000))))
     assert letter.reason == "message_too_large"
 
@@ -168,9 +170,9 @@ def test_lag_is_high_watermark_minus_next_offset():
 def test_replayed_messages_count_their_attempts():
     runner, sent, _ = make_runner(passthrough)
     replayed = Delivery(topic="articles.ingest", partition=0, offset=3, key=b"k", value=b"nope",
-                        headers={"newsflow-attempts": "2"})
+                        headers={header.ATTEMPTS: "2"})
     letter = run(runner.handle(replayed))
-    assert letter.attempts == 3 and dict(sent[0][3])["newsflow-attempts"] == b"3"
+    assert letter.attempts == 3 and dict(sent[0][3])[header.ATTEMPTS] == b"3"
 
 
 def test_the_circuit_breaker_halts_before_the_dead_letter_that_crosses_the_limit():
@@ -347,7 +349,8 @@ def test_a_record_the_broker_refuses_is_dead_lettered_and_an_oversize_original_i
         await ok_send(topic, key, value, headers)
 
     runner.send = picky_send
-    runner.max_message_bytes = 200_000
+    assert runner.dlq_limit == TOPICS.dlq.max_message_bytes
+    runner.dlq_limit = 200_000
     big = text_request("y" * 180_000)  # fits as the original, not as a base64 dead letter
     letter = run(runner.handle(delivery(big)))
     assert letter.reason == "message_too_large" and letter.value_truncated
@@ -355,3 +358,21 @@ def test_a_record_the_broker_refuses_is_dead_lettered_and_an_oversize_original_i
     [(topic, _, raw, _)] = sent
     assert topic == "articles.dlq" and len(raw) <= 200_000
     assert DeadLetter.from_bytes(raw).value_sha256 == hashlib.sha256(big).hexdigest()
+
+
+def test_the_header_names_on_the_wire():
+    # the one place the wire names are written in tests: everything else uses schemas.headers
+    assert {name: getattr(header, name) for name in dir(header) if name.isupper()} == {
+        "SCHEMA": "newsflow-schema", "ATTEMPTS": "newsflow-attempts", "STAGE": "newsflow-stage",
+        "REASON": "newsflow-reason", "ERROR_CLASS": "newsflow-error-class", "SOURCE": "newsflow-source",
+        "REPLAYED_AT": "newsflow-replayed-at", "REPLAYED_FROM": "newsflow-replayed-from",
+    }
+
+
+def test_a_dead_letter_s_headers_repeat_its_stage_reason_class_source_and_attempts():
+    runner, sent, _ = make_runner(passthrough)
+    run(runner.handle(delivery(b"not json")))
+    [(_, _, _, headers)] = sent
+    assert headers == [(header.SCHEMA, b"DeadLetter/v1"), (header.STAGE, b"fetcher"),
+                       (header.REASON, b"malformed_json"), (header.ERROR_CLASS, b"PermanentError"),
+                       (header.SOURCE, b"articles.ingest/2/7"), (header.ATTEMPTS, b"1")]
