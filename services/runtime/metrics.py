@@ -1,4 +1,8 @@
-"""Every metric newsflow exports, in one documented list (mirrored in the README's Metrics section).
+"""Every metric newsflow exports, in one documented list, :data:`METRICS` (mirrored in the README's Metrics section).
+
+Each metric is declared once, as a :class:`Metric` (name, type, help text, labels, buckets): the help texts
+(:data:`DOCS`), the attributes of :class:`StageMetrics` and the registration all come from it. No metric is
+created anywhere else, and nothing here decides anything about messages: it records and serves.
 
 One prefix (``newsflow_``), base units, bounded labels: ``stage`` (fetcher|cleaner|extractor|indexer),
 ``topic`` (a registry topic), ``reason`` (services.runtime.errors.Reason), ``kind`` (permanent|transient),
@@ -13,7 +17,8 @@ metric a stage never touches stays at zero (so dashboards and alert expressions 
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -28,86 +33,124 @@ WINDOW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 # Latency buckets (seconds) from 1 ms (a cleaned paragraph) to 2 min (a slow download plus NLP).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
-DOCS = {
-    "newsflow_messages_consumed_total": "Messages taken from the stage's input topic (attempts).",
-    "newsflow_messages_produced_total": "Messages produced to the stage's output topic.",
-    "newsflow_messages_failed_total": "Failures by reason and kind (permanent: dead-lettered; transient: retried).",
-    "newsflow_messages_dead_lettered_total": "Messages sent to the dead-letter topic, by reason.",
-    "newsflow_messages_retried_total": "Retries after a transient failure, by reason.",
-    "newsflow_processing_seconds": "Time from taking a message to producing its result (histogram).",
-    "newsflow_messages_in_progress": "Messages being processed right now (in a step or its retries).",
-    "newsflow_messages_in_flight": "Messages taken from the input topic whose offset is not yet committable "
-                                   "(processing, waiting behind a message with the same key, or their output "
-                                   "awaiting the broker's acknowledgement); bounded by max_in_flight.",
-    "newsflow_messages_awaiting_commit": "Messages finished (output or dead letter acknowledged) but held back "
-                                         "because an earlier message of their partition is still in flight.",
-    "newsflow_window_messages": "Messages per window the stage took at once (histogram).",
-    "newsflow_max_in_flight": "The configured bound on messages in flight per process (max_in_flight).",
-    "newsflow_last_processed_timestamp_seconds": "Unix time the stage last finished a message.",
-    "newsflow_circuit_open": "1 while the stage is halted (its circuit breaker opened on too many systemic dead "
-                             "letters, or the broker would not take a message's outcome), else 0.",
-    "newsflow_halted_offset": "While the stage is halted: the offset of the message it halted at (neither "
-                              "finished nor committed; a restart resumes there), labelled with its topic and "
-                              "partition, the cause (breaker_in_a_row, breaker_share, undeliverable) and the "
-                              "reason of that message's failure. No series while the stage runs.",
-    "newsflow_consumer_lag": "Messages not yet processed, per input partition (high watermark - position).",
-    "newsflow_end_to_end_latency_seconds": "Indexer only: from ingested_at (replayed_at, for a replay) to the "
-                                           "enriched event (histogram).",
-    "newsflow_boilerplate_removed_total": "Cleaner only: boilerplate blocks or lines removed, by category.",
-    "newsflow_entities_extracted_total": "Extractor only: entity mentions found, by label.",
-    "newsflow_fetch_requests_total": "Fetcher only: articles fetched, by outcome (downloaded, inline); failures are in messages_failed_total.",
-    "newsflow_fetched_bytes_total": "Fetcher only: body bytes downloaded.",
-    "newsflow_fetches_in_flight": "Fetcher only: HTTP fetches in flight (or waiting for their host's slot), by "
-                                  "host; a series exists only while its host has one, so at most "
-                                  "max_in_flight series at a time.",
-    "newsflow_documents_indexed_total": "Indexer only: articles indexed, by outcome: new_story (the first copy of "
-                                        "a story), copy (a copy of an earlier article's story), repeated (an "
-                                        "article id indexed before: redelivered, replayed or re-pushed).",
-    "newsflow_story_lookup_seconds": "Indexer only: time to find an article's earlier copies in the index (LSH "
-                                     "band lookup and similarity of the candidates; histogram).",
-}
 
-# Metrics with a series only while something is going on (one per host with a fetch in flight): every other
-# metric has its series from the first scrape.
-SPARSE = frozenset({"newsflow_fetches_in_flight", "newsflow_halted_offset"})
+@dataclass(frozen=True)
+class Metric:
+    """One metric's declaration: the one place its name, type, help text, labels and buckets are written. The
+    StageMetrics attribute ``attribute`` is made from it (None: exported at scrape time by a collector instead),
+    and every series whose labels all have known values (``stage``: the process's stage; others: ``values``) is
+    created up front. A declaration only: it registers nothing until :func:`stage_metrics` asks it to."""
 
+    attribute: str | None
+    kind: type[Counter] | type[Gauge] | type[Histogram]
+    name: str  # as exported; a counter's ends in _total
+    labels: tuple[str, ...]
+    doc: str
+    buckets: tuple[float, ...] = ()
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)  # known values of labels other than stage
+    sparse: bool = False  # a series only while something is going on (every other metric has its series at once)
+
+    def register(self, registry: CollectorRegistry, stage: str) -> Counter | Gauge | Histogram:
+        """The metric in ``registry``, with the series it has from the first scrape."""
+        options = {"buckets": self.buckets} if self.buckets else {}
+        metric = self.kind(self.name, self.doc, self.labels, registry=registry, **options)
+        known = {"stage": (stage,), **self.values}
+        if self.labels and all(label in known for label in self.labels):
+            for values in itertools.product(*(known[label] for label in self.labels)):
+                metric.labels(*values)
+        return metric
+
+
+REASONS = tuple(reason.value for reason in Reason)
 # What halted a stage (the ``cause`` label of newsflow_halted_offset): its circuit breaker, on too many systemic
 # dead letters in a row or too large a share of them; or a message whose outcome (output or dead letter) the
 # broker would not take.
 HALT_CAUSES = ("breaker_in_a_row", "breaker_share", "undeliverable")
-
 FETCH_OUTCOMES = ("downloaded", "inline")
 INDEX_OUTCOMES = ("new_story", "copy", "repeated")
 
+# Read from the fetcher at each scrape (StageMetrics.watch_fetches), so it has no StageMetrics attribute.
+FETCHES_IN_FLIGHT = Metric(
+    None, Gauge, "newsflow_fetches_in_flight", ("host",),
+    "Fetcher only: HTTP fetches in flight (or waiting for their host's slot), by host; a series exists only while "
+    "its host has one, so at most max_in_flight series at a time.", sparse=True)
 
-@dataclass
+METRICS = (
+    Metric("consumed", Counter, "newsflow_messages_consumed_total", ("stage", "topic"),
+           "Messages taken from the stage's input topic (attempts)."),
+    Metric("produced", Counter, "newsflow_messages_produced_total", ("stage", "topic"),
+           "Messages produced to the stage's output topic."),
+    Metric("failed", Counter, "newsflow_messages_failed_total", ("stage", "reason", "kind"),
+           "Failures by reason and kind (permanent: dead-lettered; transient: retried).",
+           values={"reason": REASONS, "kind": ("permanent", "transient")}),
+    Metric("dead_lettered", Counter, "newsflow_messages_dead_lettered_total", ("stage", "reason"),
+           "Messages sent to the dead-letter topic, by reason.", values={"reason": REASONS}),
+    Metric("retried", Counter, "newsflow_messages_retried_total", ("stage", "reason"),
+           "Retries after a transient failure, by reason.", values={"reason": (Reason.http_unavailable.value,)}),
+    Metric("processing", Histogram, "newsflow_processing_seconds", ("stage",),
+           "Time from taking a message to producing its result (histogram).", LATENCY_BUCKETS),
+    Metric("in_progress", Gauge, "newsflow_messages_in_progress", ("stage",),
+           "Messages being processed right now (in a step or its retries)."),
+    Metric("in_flight", Gauge, "newsflow_messages_in_flight", ("stage",),
+           "Messages taken from the input topic whose offset is not yet committable (processing, waiting behind "
+           "a message with the same key, or their output awaiting the broker's acknowledgement); bounded by "
+           "max_in_flight."),
+    Metric("awaiting_commit", Gauge, "newsflow_messages_awaiting_commit", ("stage",),
+           "Messages finished (output or dead letter acknowledged) but held back because an earlier message of "
+           "their partition is still in flight."),
+    Metric("window", Histogram, "newsflow_window_messages", ("stage",),
+           "Messages per window the stage took at once (histogram).", WINDOW_BUCKETS),
+    Metric("max_in_flight", Gauge, "newsflow_max_in_flight", ("stage",),
+           "The configured bound on messages in flight per process (max_in_flight)."),
+    Metric("last_processed", Gauge, "newsflow_last_processed_timestamp_seconds", ("stage",),
+           "Unix time the stage last finished a message."),
+    Metric("circuit_open", Gauge, "newsflow_circuit_open", ("stage",),
+           "1 while the stage is halted (its circuit breaker opened on too many systemic dead letters, or the "
+           "broker would not take a message's outcome), else 0."),
+    Metric("halted_offset", Gauge, "newsflow_halted_offset", ("stage", "cause", "reason", "topic", "partition"),
+           "While the stage is halted: the offset of the message it halted at (neither finished nor committed; a "
+           "restart resumes there), labelled with its topic and partition, the cause (breaker_in_a_row, "
+           "breaker_share, undeliverable) and the reason of that message's failure. No series while the stage "
+           "runs.", sparse=True),
+    Metric("lag", Gauge, "newsflow_consumer_lag", ("stage", "topic", "partition"),
+           "Messages not yet processed, per input partition (high watermark - position)."),
+    Metric("end_to_end", Histogram, "newsflow_end_to_end_latency_seconds", (),
+           "Indexer only: from ingested_at (replayed_at, for a replay) to the enriched event (histogram).",
+           LATENCY_BUCKETS),
+    Metric("boilerplate_removed", Counter, "newsflow_boilerplate_removed_total", ("category",),
+           "Cleaner only: boilerplate blocks or lines removed, by category.",
+           values={"category": tuple(category.value for category in BoilerplateCategory)}),
+    Metric("entities", Counter, "newsflow_entities_extracted_total", ("label",),
+           "Extractor only: entity mentions found, by label.",
+           values={"label": tuple(label.value for label in EntityLabel)}),
+    Metric("fetch_requests", Counter, "newsflow_fetch_requests_total", ("outcome",),
+           "Fetcher only: articles fetched, by outcome (downloaded, inline); failures are in "
+           "messages_failed_total.", values={"outcome": FETCH_OUTCOMES}),
+    Metric("fetched_bytes", Counter, "newsflow_fetched_bytes_total", (), "Fetcher only: body bytes downloaded."),
+    FETCHES_IN_FLIGHT,
+    Metric("documents", Counter, "newsflow_documents_indexed_total", ("outcome",),
+           "Indexer only: articles indexed, by outcome: new_story (the first copy of a story), copy (a copy of an "
+           "earlier article's story), repeated (an article id indexed before: redelivered, replayed or re-pushed).",
+           values={"outcome": INDEX_OUTCOMES}),
+    Metric("story_lookup", Histogram, "newsflow_story_lookup_seconds", (),
+           "Indexer only: time to find an article's earlier copies in the index (LSH band lookup and similarity of "
+           "the candidates; histogram).", LATENCY_BUCKETS),
+)
+DOCS = {metric.name: metric.doc for metric in METRICS}  # exported name -> help text
+SPARSE = frozenset(metric.name for metric in METRICS if metric.sparse)
+
+
 class StageMetrics:
-    """The metrics of one stage process, bound to its stage label."""
+    """The metrics of one stage process, bound to its stage label: one attribute per declaration in
+    :data:`METRICS` (``metrics.consumed``, ``metrics.lag`` ...), all in the process's own registry. It records
+    and serves; it decides nothing about the messages."""
 
-    stage: str
-    registry: CollectorRegistry
-    consumed: Counter
-    produced: Counter
-    failed: Counter
-    dead_lettered: Counter
-    retried: Counter
-    processing: Histogram
-    in_progress: Gauge
-    in_flight: Gauge
-    awaiting_commit: Gauge
-    window: Histogram
-    max_in_flight: Gauge
-    last_processed: Gauge
-    lag: Gauge
-    circuit_open: Gauge
-    halted_offset: Gauge
-    end_to_end: Histogram
-    boilerplate_removed: Counter
-    entities: Counter
-    fetch_requests: Counter
-    fetched_bytes: Counter
-    documents: Counter
-    story_lookup: Histogram
+    def __init__(self, stage: str, registry: CollectorRegistry | None = None):
+        self.stage = stage
+        self.registry = registry or CollectorRegistry()
+        for metric in METRICS:
+            if metric.attribute is not None:
+                setattr(self, metric.attribute, metric.register(self.registry, stage))
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
         """Serve /metrics on ``port``; when that port is taken (a second process of the same service on this
@@ -140,83 +183,12 @@ class _FetchesInFlight(Collector):
         self.source = source
 
     def collect(self):
-        family = GaugeMetricFamily("newsflow_fetches_in_flight", DOCS["newsflow_fetches_in_flight"], labels=["host"])
+        family = GaugeMetricFamily(FETCHES_IN_FLIGHT.name, FETCHES_IN_FLIGHT.doc, labels=FETCHES_IN_FLIGHT.labels)
         for host, count in sorted(self.source().items()):
             family.add_metric([host], count)
         yield family
 
 
 def stage_metrics(stage: str, registry: CollectorRegistry | None = None) -> StageMetrics:
-    r = registry or CollectorRegistry()
-    d = DOCS
-    m = StageMetrics(
-        stage=stage,
-        registry=r,
-        consumed=Counter("newsflow_messages_consumed", d["newsflow_messages_consumed_total"], ["stage", "topic"], registry=r),
-        produced=Counter("newsflow_messages_produced", d["newsflow_messages_produced_total"], ["stage", "topic"], registry=r),
-        failed=Counter("newsflow_messages_failed", d["newsflow_messages_failed_total"], ["stage", "reason", "kind"], registry=r),
-        dead_lettered=Counter(
-            "newsflow_messages_dead_lettered", d["newsflow_messages_dead_lettered_total"], ["stage", "reason"], registry=r
-        ),
-        retried=Counter("newsflow_messages_retried", d["newsflow_messages_retried_total"], ["stage", "reason"], registry=r),
-        processing=Histogram(
-            "newsflow_processing_seconds", d["newsflow_processing_seconds"], ["stage"], buckets=LATENCY_BUCKETS, registry=r
-        ),
-        in_progress=Gauge("newsflow_messages_in_progress", d["newsflow_messages_in_progress"], ["stage"], registry=r),
-        in_flight=Gauge("newsflow_messages_in_flight", d["newsflow_messages_in_flight"], ["stage"], registry=r),
-        awaiting_commit=Gauge(
-            "newsflow_messages_awaiting_commit", d["newsflow_messages_awaiting_commit"], ["stage"], registry=r
-        ),
-        window=Histogram(
-            "newsflow_window_messages", d["newsflow_window_messages"], ["stage"], buckets=WINDOW_BUCKETS, registry=r
-        ),
-        max_in_flight=Gauge("newsflow_max_in_flight", d["newsflow_max_in_flight"], ["stage"], registry=r),
-        last_processed=Gauge(
-            "newsflow_last_processed_timestamp_seconds", d["newsflow_last_processed_timestamp_seconds"], ["stage"], registry=r
-        ),
-        circuit_open=Gauge("newsflow_circuit_open", d["newsflow_circuit_open"], ["stage"], registry=r),
-        halted_offset=Gauge(
-            "newsflow_halted_offset", d["newsflow_halted_offset"], ["stage", "cause", "reason", "topic", "partition"],
-            registry=r,
-        ),
-        lag=Gauge("newsflow_consumer_lag", d["newsflow_consumer_lag"], ["stage", "topic", "partition"], registry=r),
-        end_to_end=Histogram(
-            "newsflow_end_to_end_latency_seconds",
-            d["newsflow_end_to_end_latency_seconds"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        ),
-        boilerplate_removed=Counter(
-            "newsflow_boilerplate_removed", d["newsflow_boilerplate_removed_total"], ["category"], registry=r
-        ),
-        entities=Counter("newsflow_entities_extracted", d["newsflow_entities_extracted_total"], ["label"], registry=r),
-        fetch_requests=Counter("newsflow_fetch_requests", d["newsflow_fetch_requests_total"], ["outcome"], registry=r),
-        fetched_bytes=Counter("newsflow_fetched_bytes", d["newsflow_fetched_bytes_total"], registry=r),
-        documents=Counter("newsflow_documents_indexed", d["newsflow_documents_indexed_total"], ["outcome"], registry=r),
-        story_lookup=Histogram(
-            "newsflow_story_lookup_seconds", d["newsflow_story_lookup_seconds"], buckets=LATENCY_BUCKETS, registry=r
-        ),
-    )
-    # Create every labelled child up front, so every series exists from the first scrape.
-    m.processing.labels(stage)
-    for reason in Reason:
-        m.dead_lettered.labels(stage, reason.value)
-        for kind in ("permanent", "transient"):
-            m.failed.labels(stage, reason.value, kind)
-    m.retried.labels(stage, Reason.http_unavailable.value)
-    m.in_progress.labels(stage)
-    m.in_flight.labels(stage)
-    m.awaiting_commit.labels(stage)
-    m.window.labels(stage)
-    m.max_in_flight.labels(stage)
-    m.last_processed.labels(stage)
-    m.circuit_open.labels(stage)
-    for category in BoilerplateCategory:
-        m.boilerplate_removed.labels(category.value)
-    for label in EntityLabel:
-        m.entities.labels(label.value)
-    for outcome in FETCH_OUTCOMES:
-        m.fetch_requests.labels(outcome)
-    for outcome in INDEX_OUTCOMES:
-        m.documents.labels(outcome)
-    return m
+    """Every metric of :data:`METRICS` for ``stage``, registered in ``registry`` (a new one by default)."""
+    return StageMetrics(stage, registry)
