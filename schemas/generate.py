@@ -1,10 +1,15 @@
 """Generate the checked-in JSON Schemas (``schemas/jsonschema/<topic>.json``) from the models, and check that
-a change is backward compatible. ``python -m schemas.generate`` rewrites them (``make schemas``);
-``python -m schemas.generate --check`` fails when they are stale or when a change is breaking.
+a change keeps the compatibility its topic declares. ``python -m schemas.generate`` rewrites them
+(``make schemas``); ``python -m schemas.generate --check`` fails when they are stale or when a change is breaking.
 
-Breaking (needs a new model version, i.e. a new ``version`` in the topic file): removing a property, making a
-property required that was not, or changing a property's type. Adding optional properties is not breaking, nor
-adding a value to an enum, nor renaming an enum's class (the wire carries its values, not its name). Writes only
+Breaking (needs a new model version, i.e. a new ``version`` in the topic file) depends on the topic's
+``compatibility`` (schemas.topics.COMPATIBILITY, as Confluent's Schema Registry defines the modes), checked as
+"can a consumer on schema R read a message written with schema W": ``backward`` (R = new, W = old) refuses a
+property that became required (or was added required) and a type that no longer takes every old value (an enum
+may gain values, not lose them); ``forward`` (R = old, W = new) refuses removing a required property, making it
+optional, and a type that takes values the old one did not (an enum may lose values, not gain them); ``full``
+refuses both; ``none`` nothing. Consumers ignore unknown fields, so removing or adding an optional property is
+never breaking, nor renaming an enum's class (the wire carries its values, not its name). Writes only
 ``schemas/jsonschema/``; it never talks to Kafka.
 """
 
@@ -60,25 +65,39 @@ def _reads(old, new, key: str = "") -> bool:
     return old == new
 
 
-def breaking_changes(old: dict, new: dict, path: str = "", defs: tuple[dict, dict] | None = None) -> list[str]:
-    """Human-readable breaking changes from ``old`` to ``new`` (top level and every $defs model)."""
-    old_defs, new_defs = defs or (old.get("$defs", {}), new.get("$defs", {}))
+def breaking_changes(old: dict, new: dict, compatibility: str = "backward") -> list[str]:
+    """Human-readable changes from ``old`` to ``new`` that break ``compatibility`` (top level and every $defs
+    model); see the module docstring."""
+    directions = {"full": ("backward", "forward"), "none": ()}.get(compatibility, (compatibility,))
     problems = []
-    old_props, new_props = old.get("properties", {}), new.get("properties", {})
-    for name, prop in old_props.items():
-        where = f"{path}{name}"
-        if name not in new_props:
-            problems.append(f"{where}: removed")
-            continue
-        was, now = _types(prop, old_defs), _types(new_props[name], new_defs)
+    if "backward" in directions:  # consumers on the new schema, messages written with the old one
+        problems += _unreadable(old, new, "", (old.get("$defs", {}), new.get("$defs", {})), old_writes=True)
+    if "forward" in directions:  # consumers on the old schema, messages written with the new one
+        problems += _unreadable(new, old, "", (new.get("$defs", {}), old.get("$defs", {})), old_writes=False)
+    return list(dict.fromkeys(problems))
+
+
+def _unreadable(writer: dict, reader: dict, path: str, defs: tuple[dict, dict], old_writes: bool) -> list[str]:
+    """What stops a consumer on schema ``reader`` from reading every message valid under ``writer``, in words
+    about the change from the old schema to the new one."""
+    writer_defs, reader_defs = defs
+    problems = []
+    written, read = writer.get("properties", {}), reader.get("properties", {})
+    guaranteed = set(writer.get("required", [])) & written.keys()  # what every written message carries
+    for name in sorted(set(reader.get("required", [])) - guaranteed):
+        if old_writes:
+            problems.append(f"{path}{name}: became required")
+        else:
+            problems.append(f"{path}{name}: {'became optional' if name in written else 'removed'}")
+    for name in sorted(read.keys() & written.keys()):
+        was, now = _types(written[name], writer_defs), _types(read[name], reader_defs)
         if not _reads(was, now):
-            problems.append(f"{where}: type changed from {json.dumps(was, sort_keys=True)} to "
-                            f"{json.dumps(now, sort_keys=True)}")
-    for name in set(new.get("required", [])) - set(old.get("required", [])):
-        problems.append(f"{path}{name}: became required")
-    for name, definition in old.get("$defs", {}).items():
-        if name in new.get("$defs", {}):
-            problems += breaking_changes(definition, new["$defs"][name], f"{path}{name}.", (old_defs, new_defs))
+            old_type, new_type = (was, now) if old_writes else (now, was)
+            problems.append(f"{path}{name}: type changed from {json.dumps(old_type, sort_keys=True)} to "
+                            f"{json.dumps(new_type, sort_keys=True)}")
+    for name, definition in writer.get("$defs", {}).items():
+        if name in reader.get("$defs", {}):
+            problems += _unreadable(definition, reader["$defs"][name], f"{path}{name}.", defs, old_writes)
     return problems
 
 
@@ -92,7 +111,8 @@ def check() -> list[str]:
         old = json.loads(path.read_text())
         new = schema_of(topic)
         if old.get("x-version") == topic.version:
-            problems += [f"{topic.name} v{topic.version}: {p}" for p in breaking_changes(old, new)]
+            problems += [f"{topic.name} v{topic.version} ({topic.compatibility}): {p}"
+                         for p in breaking_changes(old, new, topic.compatibility)]
         if path.read_text() != render(topic):
             problems.append(f"{path.name}: stale (run make schemas)")
     return problems

@@ -22,6 +22,17 @@ MAX_MESSAGE_BYTES = "max.message.bytes"
 # size limit (10 MiB: a large page with its markup); producers, consumers, the stage runner and the broker
 # (deploy/kafka/kafka.sh) all read it from here, so raising it is a one-line change.
 DEFAULT_CONFIG = {MAX_MESSAGE_BYTES: str(10 * 1024 * 1024)}
+# A topic's ``compatibility``: which schema changes its model may make within one ``version``, as Confluent's
+# Schema Registry defines the modes (against the checked-in schema, i.e. the last version; no transitive modes).
+# schemas.generate.check() applies it; any other value is refused when the registry loads.
+COMPATIBILITY = {
+    "backward": "consumers on the new schema read messages written with the old one: properties may be removed "
+                "and optional ones added; nothing may become required (upgrade consumers first)",
+    "forward": "consumers on the old schema read messages written with the new one: properties may be added, "
+               "optional ones removed; no required one removed or made optional (upgrade producers first)",
+    "full": "backward and forward: only optional properties may be added or removed",
+    "none": "no check: any change (use a new version instead where consumers must keep up)",
+}
 
 
 @dataclass(frozen=True)
@@ -90,11 +101,17 @@ def _load(path: Path) -> Topic:
         consumers=tuple(data["consumers"]),
         model=getattr(messages, data["model"]),
         version=int(data["version"]),
-        compatibility=data["compatibility"],
+        compatibility=_compatibility(path, data["compatibility"]),
         partitions=int(data["partitions"]),
         config={**DEFAULT_CONFIG, **{k: str(v) for k, v in (data.get("config") or {}).items()}},
         examples=tuple(data.get("examples") or ()),
     )
+
+
+def _compatibility(path: Path, value: object) -> str:
+    if not isinstance(value, str) or value not in COMPATIBILITY:
+        raise ValueError(f"{path.name}: compatibility {value!r} is not one of {', '.join(COMPATIBILITY)}")
+    return str(value)
 
 
 def load_registry(directory: Path = TOPICS_DIR) -> Registry:

@@ -40,6 +40,11 @@ def show_logs_on_failure(request, pipeline):
     print_logs_if_failed(request.node, pipeline)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-contract", action="store_true", dest="update_contract",
+                     help="rewrite tests/contract/expected/*.json from what the steps give now (review the diff)")
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
