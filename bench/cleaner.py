@@ -136,7 +136,7 @@ def run_service(kind: str, ids: list[str], inputs: list[str]) -> tuple[list[str]
 
 # ----------------------------------------------------------------------------------------------- the seed
 def seed_check() -> dict:
-    from services.cleaner.extract import clean_text
+    from services.cleaner.text import clean_text
 
     raw = SEED.read_text(encoding="utf-8")
     result = clean_text(raw)

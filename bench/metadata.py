@@ -86,7 +86,7 @@ def added_time(rows: list[dict], E, repeat: int) -> dict:
     from services.cleaner import html as H  # noqa: PLC0415
     from services.cleaner import meta as M
     from services.cleaner import textmeta as T
-    from services.cleaner.extract import clean_html
+    from services.cleaner.html import clean_html
 
     pages = [(E.read_html(r), r.get("url")) for r in rows]
     clean_html(pages[0][0], pages[0][1])  # warm up: models, parsers

@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.cleaner import load_pages, score, tokens  # noqa: E402
-from services.cleaner import lines as L  # noqa: E402
+from services.cleaner import features as L  # noqa: E402
+from services.cleaner import model as M  # noqa: E402
 
 STOPLIST_LANGUAGES = ("English", "Portuguese", "Spanish", "French", "German", "Italian", "Russian", "Dutch",
                       "Polish", "Swedish", "Turkish", "Indonesian", "Czech", "Romanian", "Ukrainian")
@@ -140,8 +141,8 @@ def page_lines(page, mode: str) -> list[L.Line]:
 
 
 def kept_text(lines: list[L.Line], x: np.ndarray, p: np.ndarray, mode: str) -> str:
-    """The text the service would keep for these scores (``extract.decide``, as ``classify_lines`` calls it)."""
-    from services.cleaner.extract import decide
+    """The text the service would keep for these scores (``text.decide``, as ``classify_lines`` calls it)."""
+    from services.cleaner.text import decide
 
     keep, _ = decide(x, p, [line.text for line in lines], span=mode == "text")
     return "\n".join(line.text for line, k in zip(lines, keep) if k)
@@ -172,7 +173,7 @@ def predict(models, x: np.ndarray) -> np.ndarray:
 
 def cross_validate(docs: list[dict], params: dict, stages: int, bag: int, mode: str, folds: int = 5) -> float:
     """Benchmark F1 of ``folds``-fold cross-validation, folds grouped by page; prints it for a few decodings."""
-    from services.cleaner import extract as E
+    from services.cleaner import text as E
 
     preds: list = [None] * len(docs)
     for k in range(folds):
@@ -181,7 +182,7 @@ def cross_validate(docs: list[dict], params: dict, stages: int, bag: int, mode: 
             preds[g] = predict(models, docs[g]["x"])
     truths = [d["truth"] for d in docs]
     f1 = score(truths, [kept_text(d["lines"], d["x_full"], p, mode) for d, p in zip(docs, preds)]).f1
-    if mode == "text":  # the span decoding's settings (extract.SPAN_SCORE ...), on the same scores
+    if mode == "text":  # the span decoding's settings (text.SPAN_SCORE ...), on the same scores
         saved = (E.SPAN_SCORE, E.SPAN_WORDS, E.SCORE_INSIDE, E.SCORE_OUTSIDE)
         for setting in DECODE_GRID:
             E.SPAN_SCORE, E.SPAN_WORDS, E.SCORE_INSIDE, E.SCORE_OUTSIDE = setting
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", action="store_true", help="print the cross-validated F1 of CV_GRID, write nothing")
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
-    out = Path(args.out or (L.MODEL_PATH if args.mode == "text" else L.HTML_MODEL_PATH))
+    out = Path(args.out or (M.MODEL_PATH if args.mode == "text" else M.HTML_MODEL_PATH))
 
     stopwords = build_stopwords()
     stopset = frozenset(stopwords)
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stage1, stage2 = train(docs, PARAMS[args.mode], args.stages or STAGES[args.mode], BAG[args.mode])
     model = {"about": "newsflow cleaner line classifier; trained by bench/train_cleaner.py on the "
-                      f"{args.split} split, {args.mode} mode; features: services/cleaner/lines.py FEATURES; "
+                      f"{args.split} split, {args.mode} mode; features: services/cleaner/features.py FEATURES; "
                       f"each stage the mean of {BAG[args.mode]} tree ensemble(s)",
              "features": list(L.FEATURES), "stopwords": stopwords, "threshold": 0.5, "stage1": export(stage1)}
     if stage2 is not None:
@@ -248,18 +249,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def score_model(path: Path, mode: str, split: str) -> float:
     """Benchmark F1 on ``split`` of the line model at ``path``, applied as the service applies it."""
-    from services.cleaner.extract import _join, _looks_like_a_headline, classify_lines
+    from services.cleaner.text import classify_lines, join_lines, looks_like_a_headline
 
-    model = L.load_model(str(path))
+    model = M.load_model(str(path))
     truths, preds = [], []
     for page in load_pages(split):
         lines = page_lines(page, mode)
         keep, _ = classify_lines(lines, model, span=mode == "text") if lines else ([], None)
         if mode == "text" and len(lines) > 1 and keep[0] and len(lines[0].text) <= 300 \
-                and _looks_like_a_headline(lines[0].text):
+                and looks_like_a_headline(lines[0].text):
             keep[0] = False  # clean_text returns it as the title
         truths.append(page.truth)
-        preds.append(_join([line for line, k in zip(lines, keep) if k]))
+        preds.append(join_lines([line for line, k in zip(lines, keep) if k]))
     return score(truths, preds).f1
 
 

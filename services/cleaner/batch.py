@@ -19,13 +19,13 @@ import json
 import sys
 from typing import Iterable, TextIO
 
-from services.cleaner import html as _html_mode  # noqa: F401  (imports trafilatura once, at start-up)
-from services.cleaner import lines as _lines
-from services.cleaner.extract import clean_html, clean_text
+from services.cleaner.html import clean_html
 from services.cleaner.logic import with_ingest_metadata
+from services.cleaner.model import HTML_MODEL_PATH, load_model
+from services.cleaner.text import clean_text
 
-_lines.load_model()  # read both models at start-up, not on the first record
-_lines.load_model(str(_lines.HTML_MODEL_PATH))
+load_model()  # read both models at start-up, not on the first record
+load_model(str(HTML_MODEL_PATH))
 gc.freeze()  # start-up's objects out of the collector's full passes, as the service's warm_up does
 
 

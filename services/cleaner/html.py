@@ -35,8 +35,11 @@ from lxml import etree
 from trafilatura.utils import repair_faulty_html
 
 from schemas.messages import BoilerplateCategory as Cat
-from services.cleaner import lines as L
+from services.cleaner import features as F
 from services.cleaner import meta, textmeta
+from services.cleaner.model import HTML_MODEL_PATH, load_model
+from services.cleaner.text import EMPTY, Cleaned, classify_lines, clean_text, join_lines
+from services.cleaner.vocabulary import WORD_RE
 
 MAX_HTML_BYTES = 20_000_000
 _TITLE_RE = re.compile(r"\s+")
@@ -181,13 +184,13 @@ def complete_truncated(tree, text: str) -> tuple[str, int]:
 
     A page paragraph counts as extracted when half its word trigrams are in ``text`` (trafilatura rewrites
     whitespace and some characters, so exact matching would not do)."""
-    extracted = _trigrams(L.WORD_RE.findall(text))
+    extracted = _trigrams(WORD_RE.findall(text))
     if not extracted:
         return text, 0
 
     def prose(p) -> tuple[str, list[str]]:
         body = _SPACE_RE.sub(" ", "".join(p.itertext())).strip()
-        return body, L.WORD_RE.findall(body)
+        return body, WORD_RE.findall(body)
 
     def was_extracted(tokens: list[str]) -> bool:
         grams = _trigrams(tokens)
@@ -228,14 +231,14 @@ MENU_MIN_LINES = 100  # a fast extraction this long and mostly not sentences is 
 MENU_MAX_PROSE = 0.25  # share of its words in sentence-like lines
 
 
-def prose_share(lines: list[L.Line], stopwords: frozenset[str]) -> float:
+def prose_share(lines: list[F.Line], stopwords: frozenset[str]) -> float:
     """Share of the words in sentence-like lines (a navigation list: many short items, no sentences)."""
-    return _prose_share(L.features(lines, stopwords))
+    return _prose_share(F.features(lines, stopwords))
 
 
 def _prose_share(x: np.ndarray) -> float:
-    words = x[:, L.N_WORDS]
-    return float((words * (x[:, L.SENTENCE_LIKE] > 0)).sum() / max(words.sum(), 1.0))
+    words = x[:, F.N_WORDS]
+    return float((words * (x[:, F.SENTENCE_LIKE] > 0)).sum() / max(words.sum(), 1.0))
 
 
 def _reads_like_a_menu(x: np.ndarray) -> float | None:
@@ -248,8 +251,6 @@ def _reads_like_a_menu(x: np.ndarray) -> float | None:
 
 
 def clean_html(html: str, url: str | None = None, now: datetime | None = None):
-    from services.cleaner.extract import EMPTY, Cleaned, _join, clean_text, classify_lines
-
     tree = _parse(html)
     if tree is None:
         return EMPTY
@@ -258,16 +259,16 @@ def clean_html(html: str, url: str | None = None, now: datetime | None = None):
     title = page.title or _title(tree)
     text, _ = main_content(html, tree)
     text, _ = complete_truncated(tree, text)
-    lines = L.split_lines(text)
-    model = L.load_model(str(L.HTML_MODEL_PATH))
+    lines = F.split_lines(text)
+    model = load_model(str(HTML_MODEL_PATH))
     # the lines' features, once for both the menu check and the line classifier
-    x = L.features(lines, model["stopwords"]) if model is not None and lines else None
+    x = F.features(lines, model["stopwords"]) if model is not None and lines else None
     menu_share = _reads_like_a_menu(x) if x is not None else None
     if menu_share is not None:
         # trafilatura returned a navigation list: clean the whole page as text instead, if that reads
         # clearly more like prose
         fallback = clean_text(html_text.extract_text(tree))
-        fallback_lines = L.split_lines(fallback.text)
+        fallback_lines = F.split_lines(fallback.text)
         if fallback_lines and prose_share(fallback_lines, model["stopwords"]) > menu_share + 0.2:
             removed.update(fallback.removed)
             title = title or fallback.title
@@ -279,7 +280,7 @@ def clean_html(html: str, url: str | None = None, now: datetime | None = None):
         keep, dropped = classify_lines(lines, model, x=x, meta_lines=meta_lines)
         kept = [line for line, k in zip(lines, keep) if k]
         removed.update(dropped)
-        body = _join(kept)
+        body = join_lines(kept)
     else:
         body = ""
     if not body:  # nothing found as main content: fall back to the page as text, cleaned as text

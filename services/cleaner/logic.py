@@ -15,7 +15,8 @@ from datetime import datetime
 
 from schemas.messages import CleanedArticle, FetchedArticle, PageDate, carried
 from services.cleaner import textmeta
-from services.cleaner.extract import clean_html, clean_text
+from services.cleaner.html import clean_html
+from services.cleaner.text import clean_text
 from services.cleaner.meta import PageMeta
 from services.runtime.errors import PermanentError, Reason
 

@@ -8,7 +8,8 @@ from pydantic_settings import SettingsConfigDict
 
 from schemas.messages import CleanedArticle, StageName
 from schemas.topics import TOPICS
-from services.cleaner.extract import clean_html, clean_text
+from services.cleaner.html import clean_html
+from services.cleaner.text import clean_text
 from services.cleaner.logic import clean, clean_batch
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from trafilatura.json_metadata import normalize_authors
 
 from schemas.messages import BoilerplateCategory as Cat, PageDate
-from services.cleaner.categories import STRONG
+from services.cleaner.vocabulary import strong_pattern
 
 MIN_DATE = date(1995, 1, 1)  # as htmldate: no news page is older than the web's news sites
 MAX_AUTHORS = 20
@@ -393,9 +393,9 @@ _PUBLISHED_RE = re.compile(
     r"date|veröffentlicht|erschienen|publié|publicado|pubblicato)(?:\s+(?:on|at|am|le|el|il))?\s*:?\s*(?P<rest>.+)$",
     re.IGNORECASE,
 )
-# the cleaner's feed-notice vocabulary (categories.STRONG), and "(With inputs from PTI)", "Source: Reuters"
+# the cleaner's feed-notice vocabulary (vocabulary.STRONG), and "(With inputs from PTI)", "Source: Reuters"
 _NOTICE_RE = re.compile(
-    dict(STRONG)[Cat.feed_notice].pattern + r"|^\(?with (?:additional )?inputs? from\b|agency (?:feed|copy|inputs?)\b|"
+    strong_pattern(Cat.feed_notice).pattern + r"|^\(?with (?:additional )?inputs? from\b|agency (?:feed|copy|inputs?)\b|"
     r"^(?:source|quelle|fuente|fonte)\s*:\s*(?:" + _AGENCY_ALT + r")\b",
     re.IGNORECASE,
 )

@@ -7,13 +7,15 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.harness.scoring import page_counts, score, shingles
 from schemas.messages import BoilerplateCategory as Cat
 from schemas.messages import FetchedArticle
 from services.cleaner.batch import clean_jsonl
-from services.cleaner.extract import Cleaned, clean_html, clean_text
+from services.cleaner.html import clean_html
+from services.cleaner.text import Cleaned, clean_text
 from services.cleaner.logic import clean, clean_batch
 from services.runtime.errors import PermanentError, Reason
 
@@ -264,7 +266,7 @@ def test_tree_evaluation_walks_each_tree_as_written():
     """predict_trees against a walk of each tree, on trees with leaves at every level (a one-leaf tree too)."""
     import numpy as np
 
-    from services.cleaner.lines import predict_trees
+    from services.cleaner.model import predict_trees
 
     rng = np.random.default_rng(7)
     feature, threshold, left, right, value, roots = [], [], [], [], [], []
@@ -298,21 +300,25 @@ def test_tree_evaluation_walks_each_tree_as_written():
 
 
 def test_vectorised_vocabulary_matches_the_line_by_line_patterns():
-    """The features run each pattern once over many lines joined; they must agree with the patterns line by line."""
-    from services.cleaner import lines as L
-    from services.cleaner.categories import STRONG, strong_category, weak_categories
+    """The features search each pattern in the lines that have one of its triggers, lower-cased; they must agree
+    with the patterns searched line by line, and both must name a line's category the same way."""
+    from services.cleaner import features as F
+    from services.cleaner.vocabulary import STRONG, line_category, line_hits
 
     text = "\n".join(["Subscribe to our newsletter", "Share this article on Facebook", "Read more", "Advertisement",
                       "© 2024 Example Media. All rights reserved.", "12 comments", "Menu", *STORY,
-                      "Enter a valid email", "The app store opened a new office downtown."])
-    lines = L.split_lines(text)
-    x = L.features(lines, frozenset())
+                      "Enter a valid email", "The app store opened a new office downtown.", "Ad Choices",
+                      "Log in", "Sign up for our e-mail newsletter"])
+    lines = F.split_lines(text)
+    x = F.features(lines, frozenset())
     for i, line in enumerate(lines):
-        cat = strong_category(line.text)
-        assert bool(x[i, L.STRONG_ANY]) == (cat is not None), line.text
-        if cat is not None:
-            assert STRONG[int(x[i, L._STRONG0 : L._STRONG0 + len(STRONG)].argmax())][0] is cat
-        assert x[i, L.FEATURES.index("weak_count")] == len(weak_categories(line.text)), line.text
+        strong, weak = line_hits(line.text)
+        assert bool(x[i, F.STRONG_ANY]) == strong.any(), line.text
+        if strong.any():
+            assert x[i, F.FEATURES.index(f"strong_{int(strong.argmax())}")] == 1.0, line.text
+        assert x[i, F.FEATURES.index("weak_count")] == weak.sum(), line.text
+        assert F.categories_of(x[i : i + 1], np.array([False]))[0] is line_category(line.text), line.text
+    assert STRONG[int(line_hits("Ad Choices")[0].argmax())].category.value == "advertising"
 
 
 # -------------------------------------------------------------------- an article trafilatura cut short
@@ -366,7 +372,7 @@ def test_leaves_a_complete_extraction_and_other_containers_alone():
 
 
 def test_chinese_and_japanese_lines_are_counted_in_words():
-    from services.cleaner import lines as L
+    from services.cleaner import features as L
 
     lines = L.split_lines("ホーム\n\nこのご時世パスワードの強化は非常に重要なことであり、日に日に増えていくそのパスワードを管理するソフトは欠かせません。\n\n"
                           "市政府周二宣布，将在明年年底前开通四条新的公交线路，连接东部郊区和中央火车站。")

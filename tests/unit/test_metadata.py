@@ -11,7 +11,8 @@ import pytest
 from schemas.messages import BoilerplateCategory as Cat, CleanedArticle, FetchedArticle, PageDate
 from services.cleaner import textmeta as T
 from services.cleaner.batch import clean_record
-from services.cleaner.extract import clean_html, clean_text
+from services.cleaner.html import clean_html
+from services.cleaner.text import clean_text
 from services.cleaner.html import _parse
 from services.cleaner.logic import clean
 from services.cleaner.meta import page_meta, parse_jsonld
