@@ -1,5 +1,9 @@
 """``newsflow clean`` and ``newsflow extract``: the cleaner's and the extractor's logic over JSONL, without
-Kafka, so that anyone can score them on a benchmark (bench/ does)."""
+Kafka, so that anyone can score them on a benchmark (bench/ does).
+
+One module for both commands, named after what they share: each is the batch mode of a service's pure step
+(services/cleaner/batch.py, services/extractor/batch.py: JSONL in, JSONL out). Each imports its service's logic
+only when run (so ``newsflow --help`` does not load models or spaCy) and never Kafka or faust."""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
-"""``newsflow``: one command for users and operators. Each subcommand lives in its own module and adds
-itself with ``add_parser(subparsers)``; its handler takes the parsed args and returns an exit code."""
+"""``newsflow``: one command for users and operators. Each subcommand lives in the module named after it and
+adds itself with ``add_parser(subparsers)``; its handler takes the parsed args and returns an exit code.
+
+Commands: push (push.py), tail (tail.py), dlq list|replay (dlq.py), search (search.py), story (story.py),
+clean and extract (batch.py), topics create|list (topics.py), status (status.py). Importing this module must
+stay light: no faust, no service wiring (tests/unit/test_cli_imports.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from services.cli import batch, dlq, events, index, ingest, story, topics
+from services.cli import batch, dlq, push, search, status, story, tail, topics
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,14 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log Kafka client activity")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = [ingest, events, dlq, index, story, batch, topics]
-    try:
-        from services.cli import status
-
-        modules.append(status)
-    except ImportError:  # pragma: no cover - status view is optional while being built
-        pass
-    for module in modules:
+    for module in (push, tail, dlq, search, story, batch, topics, status):
         module.add_parser(sub)
     return parser
 

@@ -7,6 +7,8 @@ When to stop: a listing stops at the end of the topic, as it was when the comman
 for new messages only when told to (``--follow``) or when waiting is the point: ``--from-now`` (nothing before
 now is shown, so there is nothing to list), or a caller that waits for named messages (``tail --ids``).
 ``-n``/``--count`` and ``--timeout`` stop it earlier, whichever comes first.
+
+Shared by the commands that show a topic; not a command itself. It only reads: it produces nothing.
 """
 
 from __future__ import annotations

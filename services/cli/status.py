@@ -11,7 +11,8 @@ Which processes (read again at every refresh, so processes that start or stop co
   starts serving metrics and removed when it exits: services/runtime/discovery.py; default ``.data/targets``
   of this checkout, ``NEWSFLOW_<SERVICE>_TARGETS_DIR`` for the services). Files naming a pid that no longer
   runs on this machine (a process killed with SIGKILL) are deleted;
-- a stage with no announced process is shown at its default endpoint (127.0.0.1:9101..9104), DOWN when
+- a stage with no announced process is shown at its default endpoint (its settings' default metrics host and
+  port: services/runtime/settings.py STAGE_DEFAULTS, e.g. 127.0.0.1:9101 for the fetcher), DOWN when
   nothing answers there, so a stage that does not run at all stays visible (Prometheus does the same:
   deploy/prometheus/prometheus.yml);
 - ``--endpoints`` names the endpoints instead (a stage may be named more than once).
@@ -31,7 +32,8 @@ one line says why, at which message (topic[partition]@offset, from ``newsflow_ha
 look at its dead letters, fix the cause, restart it (``make restart SERVICE=<stage>``); it resumes there.
 
 :func:`render` is pure (samples in, text out); :func:`fetch` (httpx, one short timeout) and :func:`discover`
-(the targets folder) do the I/O.
+(the targets folder) do the I/O. It only reads (metrics endpoints, the targets folder; it deletes the target
+files of dead processes): no Kafka, no faust, and it never writes a stage default of its own.
 """
 
 from __future__ import annotations
@@ -50,16 +52,10 @@ from prometheus_client.samples import Sample
 
 from services.runtime import discovery
 from services.runtime.breaker import restart_command
-from services.runtime.settings import StageSettings
+from services.runtime.settings import STAGES, StageSettings, metrics_address
 
-# Where each service serves its metrics by default (NEWSFLOW_<SERVICE>_METRICS_PORT), in pipeline order.
-DEFAULT_ENDPOINTS = {
-    "fetcher": "http://127.0.0.1:9101/metrics",
-    "cleaner": "http://127.0.0.1:9102/metrics",
-    "extractor": "http://127.0.0.1:9103/metrics",
-    "indexer": "http://127.0.0.1:9104/metrics",
-}
-STAGES = tuple(DEFAULT_ENDPOINTS)
+# Where each service serves its metrics by default (NEWSFLOW_<SERVICE>_METRICS_HOST/_PORT), in pipeline order.
+DEFAULT_ENDPOINTS = {stage: f"http://{metrics_address(stage)}/metrics" for stage in STAGES}
 # Where the services announce themselves by default (StageSettings.targets_dir: <repo>/.data/targets).
 DEFAULT_TARGETS_DIR: Path = StageSettings.model_fields["targets_dir"].default
 TIMEOUT = httpx.Timeout(2.0)
@@ -298,14 +294,17 @@ def render(
             total = summarize(stage, [sample for process in answering for sample in process])
             known = [r for r in rates if r is not None]
             rows.append(ident + with_rate_cell(_cells(total, now), sum(known) if known else None))
+    return _aligned(rows) + ("\n" + "\n".join(notes) + "\n" if notes else "")
+
+
+def _aligned(rows: list[list[str]]) -> str:
+    """The rows (the first: the header) as aligned columns, one line each."""
+    header = rows[0]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for row in rows:
         cells = [cell.ljust(w) if name in LEFT_ALIGNED else cell.rjust(w) for name, cell, w in zip(header, row, widths)]
         lines.append("  ".join(cells).rstrip())
-    if notes:
-        lines.append("")
-        lines.extend(notes)
     return "\n".join(lines) + "\n"
 
 

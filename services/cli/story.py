@@ -1,7 +1,10 @@
 """``newsflow story ID``: the copies of one story in the index (ID: the story's id or any of its articles'),
 canonical copy first (the earliest published, else the first ingested).
 
-Exit status: 0 listed, 1 no such article or story, 2 no index."""
+Exit status: 0 listed, 1 no such article or story, 2 no index.
+
+Like ``newsflow search``, it opens the index read-only and touches no Kafka: the index's path comes from the
+indexer's settings (services/indexer/settings.py), never from the indexer's faust wiring."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import argparse
 import json
 import sys
 
-from services.indexer.service import IndexerSettings
+from services.indexer.settings import IndexerSettings
 from services.indexer.store import SqliteIndex
 
 

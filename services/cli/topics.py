@@ -1,4 +1,5 @@
-"""``newsflow topics create|list``: the registry's topics on the cluster."""
+"""``newsflow topics create|list``: the registry's topics (schemas/topics/) on the cluster. It creates topics
+that are missing and lists them; it never deletes or reconfigures a topic, and reads or writes no message."""
 
 from __future__ import annotations
 

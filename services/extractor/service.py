@@ -5,25 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pydantic_settings import SettingsConfigDict
-
 from schemas.messages import ExtractedArticle, StageName
 from schemas.topics import TOPICS
 from services.extractor.logic import extract, extract_batch
 from services.extractor.nlp import analyse
+from services.extractor.settings import ExtractorSettings
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service
-from services.runtime.settings import StageSettings
 from services.runtime.stage import Stage
-
-
-class ExtractorSettings(StageSettings):
-    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_EXTRACTOR_", env_file=".env", extra="ignore")
-
-    metrics_port: int = 9103
-    web_port: int = 6103
-    window_size: int = 8  # spaCy is no faster in bigger batches; a batch's articles wait for its longest
-    max_in_flight: int = 64
 
 
 def observe(article: ExtractedArticle, metrics: StageMetrics) -> None:

@@ -32,10 +32,12 @@ import re
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, NamedTuple, TypeVar
+from typing import Annotated, Awaitable, Callable, NamedTuple, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import NoDecode
 
 from services.fetcher.logic import Page
 from services.fetcher.polite import HostGate, RobotsCache
@@ -55,26 +57,43 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-@dataclass(frozen=True)
-class FetchLimits:
-    """Every limit of the HTTP edge. FetcherSettings has a setting of the same name and default for each
-    field but ``user_agent``, whose first word (``newsflow-fetcher``) is also the robots.txt token."""
+USER_AGENT = "newsflow-fetcher/0.1 (+https://github.com/newsflow)"  # its first word is the robots.txt token
 
-    connect_timeout: float = 5.0
-    read_timeout: float = 15.0
-    total_timeout: float = 30.0
-    max_bytes: int = 5_000_000
-    max_redirects: int = 5
-    allow_private: bool = False
-    allowed_networks: tuple[str, ...] = ()
-    fetch_concurrency: int = 64
-    per_host: int = 2
-    host_delay_seconds: float = 0.1
-    robots_enabled: bool = True
-    robots_timeout_seconds: float = 5.0
-    robots_ttl_seconds: float = 3600.0
-    robots_cache_size: int = 10_000
-    user_agent: str = "newsflow-fetcher/0.1 (+https://github.com/newsflow)"
+
+class FetchLimits(BaseModel):
+    """Every limit of the HTTP edge, each declared once, with its default, bounds and description.
+    FetcherSettings (services/fetcher/settings.py) inherits these fields, so each limit is also the setting
+    ``NEWSFLOW_FETCHER_<FIELD>``; tests build one directly (``FetchLimits(per_host=1)``). Values only: it opens
+    no connection and reads no environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(15.0, gt=0)
+    total_timeout: float = Field(30.0, gt=0, description="Deadline for a whole fetch, redirects included, "
+                                 "queueing excluded")
+    max_bytes: int = Field(5_000_000, gt=0, description="Largest body accepted, after content decoding")
+    max_redirects: int = Field(5, ge=0)
+    allow_private: bool = Field(False, description="Allow loopback/private/link-local targets (never in production)")
+    allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated CIDRs allowed despite the guard, e.g. 127.0.0.1/32")
+    fetch_concurrency: int = Field(64, ge=1, description="Requests in flight per process")
+    per_host: int = Field(2, ge=1, description="Requests in flight at once to one host")
+    host_delay_seconds: float = Field(0.1, ge=0, description="Least time between the starts of two requests to "
+                                      "one host")
+    robots_enabled: bool = Field(True, description="Honour robots.txt")
+    robots_timeout_seconds: float = Field(5.0, gt=0, description="Deadline for one robots.txt download, "
+                                          "redirects included")
+    robots_ttl_seconds: float = Field(3600.0, gt=0, description="How long a robots.txt is kept")
+    robots_cache_size: int = Field(10_000, ge=1, description="Origins whose robots.txt is kept")
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value):
+        """``10.0.0.0/8, 127.0.0.1/32`` (the environment's form) -> a tuple of CIDRs."""
+        if isinstance(value, str):
+            return tuple(n.strip() for n in value.split(",") if n.strip())
+        return value
 
 
 class Target(NamedTuple):
@@ -110,16 +129,21 @@ class Deadline:
 
 @dataclass
 class GuardedFetcher:
+    """``await fetcher(url)``: one URL fetched within ``limits``, through the address guard, robots.txt and the
+    host gate, as a Page or one of the errors of the table above. ``resolver`` and ``transport`` are injected
+    (tests pass stubs and ``httpx.MockTransport``); it must not read settings or the environment itself."""
+
     limits: FetchLimits
     resolver: Resolver = system_resolver
     transport: httpx.AsyncBaseTransport | None = None
+    user_agent: str = USER_AGENT
     _client: httpx.AsyncClient | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         lim = self.limits
         self._allowed = [ipaddress.ip_network(n, strict=False) for n in lim.allowed_networks]
         self.gate = HostGate(lim.fetch_concurrency, lim.per_host, lim.host_delay_seconds)
-        self.robots = RobotsCache(self._robots_txt, lim.user_agent.split("/")[0], lim.robots_ttl_seconds,
+        self.robots = RobotsCache(self._robots_txt, self.user_agent.split("/")[0], lim.robots_ttl_seconds,
                                   lim.robots_cache_size)
 
     @property
@@ -133,7 +157,8 @@ class GuardedFetcher:
                                     max_keepalive_connections=lim.fetch_concurrency),
                 follow_redirects=False,
                 transport=self.transport,
-                headers={"User-Agent": lim.user_agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9"},
+                headers={"User-Agent": self.user_agent,
+                         "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9"},
                 trust_env=False,
             )
         return self._client

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
-
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from schemas.messages import EnrichedEvent, ExtractedArticle, StageName
 from schemas.topics import TOPICS
 from services.indexer.logic import end_to_end_seconds, enrich
+from services.indexer.settings import IndexerSettings
 from services.indexer.store import SqliteIndex
 from services.indexer.storytable import Placement
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service
-from services.runtime.settings import ROOT, StageSettings
 from services.runtime.stage import Stage
-
-
-class IndexerSettings(StageSettings):
-    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_INDEXER_", env_file=".env", extra="ignore")
-
-    metrics_port: int = 9104
-    web_port: int = 6104
-    window_size: int = 64
-    max_in_flight: int = 256
-    db_path: Path = Field(ROOT / ".data" / "index" / "newsflow.db", description="SQLite index file")
 
 
 def observe(event: EnrichedEvent, metrics: StageMetrics) -> None:

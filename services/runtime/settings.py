@@ -4,14 +4,22 @@ Every service reads ``NEWSFLOW_KAFKA_*`` for the cluster and ``NEWSFLOW_<SERVICE
 ``NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS=broker1:9092,broker2:9092`` or ``NEWSFLOW_FETCHER_MAX_BYTES=5000000``.
 Secrets are ``SecretStr`` and print masked. Values are passed down by constructors; no logic reads
 ``os.environ``.
+
+What differs between the four stages by default (metrics and web ports, window and in-flight bounds) is one
+row each of :data:`STAGE_DEFAULTS`, the one place those values are written: each service's settings class
+(``services/<name>/settings.py``) is built by :func:`stage_settings` from its row, ``newsflow status`` and the
+tests read the table, and tests/deploy/test_ports.py checks every port written in deploy/, docker-compose.yml
+and the Dockerfile against it. This module reads settings only: no Kafka, no faust, no I/O beyond the
+environment and ``.env``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, create_model, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.runtime.breaker import SYSTEMIC
@@ -21,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class KafkaSettings(BaseSettings):
+    """The cluster every process talks to (``NEWSFLOW_KAFKA_*``): servers, security, topic prefix and the
+    partitions and replication of the topics newsflow creates. Connection options only: it opens nothing."""
+
     model_config = SettingsConfigDict(env_prefix="NEWSFLOW_KAFKA_", env_file=".env", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -62,7 +73,9 @@ class KafkaSettings(BaseSettings):
 
 
 class StageSettings(BaseSettings):
-    """Settings every stage has; each service subclasses it with its own ``env_prefix``."""
+    """Settings every stage has, with their bounds and descriptions; each service's settings class derives from
+    :func:`stage_settings` (its ``env_prefix`` and its row of :data:`STAGE_DEFAULTS`), never from this class
+    directly, so that no stage default is written twice."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -107,3 +120,39 @@ class StageSettings(BaseSettings):
                 raise ValueError(f"unknown reasons {unknown}; valid: {', '.join(r.value for r in Reason)}")
             return frozenset(Reason(name) for name in names)
         return value
+
+
+class StageDefaults(NamedTuple):
+    """One stage's defaults of the :class:`StageSettings` fields that differ between stages."""
+
+    metrics_port: int
+    web_port: int
+    window_size: int
+    max_in_flight: int
+
+
+# Every stage's defaults, in pipeline order: the one place they are written (see the module docstring).
+STAGE_DEFAULTS: dict[str, StageDefaults] = {
+    # max_in_flight above fetch_concurrency: URLs waiting for their host's slot hold no fetch slot
+    "fetcher": StageDefaults(metrics_port=9101, web_port=6101, window_size=64, max_in_flight=256),
+    "cleaner": StageDefaults(metrics_port=9102, web_port=6102, window_size=16, max_in_flight=64),
+    # window_size: spaCy is no faster in bigger batches; a batch's articles wait for its longest
+    "extractor": StageDefaults(metrics_port=9103, web_port=6103, window_size=8, max_in_flight=64),
+    "indexer": StageDefaults(metrics_port=9104, web_port=6104, window_size=64, max_in_flight=256),
+}
+STAGES = tuple(STAGE_DEFAULTS)
+
+
+def stage_settings(stage: str) -> type[StageSettings]:
+    """The base of ``stage``'s settings class: StageSettings read from ``NEWSFLOW_<STAGE>_*``, with the stage's
+    row of STAGE_DEFAULTS as defaults (each field keeps StageSettings' bounds and description)."""
+    fields = StageSettings.model_fields
+    defaults = {name: (fields[name].annotation, FieldInfo.merge_field_infos(fields[name], default=value))
+                for name, value in STAGE_DEFAULTS[stage]._asdict().items()}
+    return create_model(f"{stage.title()}StageSettings", __base__=StageSettings, __module__=__name__,
+                        __cls_kwargs__={"env_prefix": f"NEWSFLOW_{stage.upper()}_"}, **defaults)
+
+
+def metrics_address(stage: str) -> str:
+    """``host:port`` where ``stage``'s metrics are served by default (a single process of it on this machine)."""
+    return f"{StageSettings.model_fields['metrics_host'].default}:{STAGE_DEFAULTS[stage].metrics_port}"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from schemas import headers as header
 from schemas.messages import ExtractedArticle, Extraction, IngestRequest
 from schemas.topics import TOPICS
-from services.cli import dlq, ingest
+from services.cli import dlq, push
 from services.cli.main import build_parser
 from services.extractor import keywords, nlp
 from services.indexer.logic import enrich
@@ -46,33 +46,33 @@ def test_a_replay_sets_replayed_at_in_a_json_original_and_leaves_other_bytes_alo
 # --- 10.4: push's size limit -----------------------------------------------------------------------------------
 
 def test_the_push_limit_is_the_registry_s_max_message_bytes():
-    assert ingest.message_limit() == int(TOPICS.ingest.config["max.message.bytes"])
+    assert push.message_limit() == int(TOPICS.ingest.config["max.message.bytes"])
 
 
 def test_a_message_s_size_counts_key_value_headers_and_the_batch_around_them():
     headers = [(header.SCHEMA, b"IngestRequest/v1")]
-    size = ingest.message_size(b"k" * 16, b"v" * 1000, headers)
+    size = push.message_size(b"k" * 16, b"v" * 1000, headers)
     assert 1000 + 16 + len(header.SCHEMA) + 16 < size < 1000 + 200
 
 
 # --- 10.9: push's help and the folder suffixes ---------------------------------------------------------------
 
 def test_push_help_names_every_suffix_a_folder_contributes():
-    push = build_parser()._subparsers._group_actions[0].choices["push"]
-    for suffix in ingest.FOLDER_SUFFIXES:
-        assert suffix in push.description, suffix
-    assert "any other file as text" in push.description
+    parser = build_parser()._subparsers._group_actions[0].choices["push"]
+    for suffix in push.FOLDER_SUFFIXES:
+        assert suffix in parser.description, suffix
+    assert "any other file as text" in parser.description
 
 
 def test_a_folder_pushes_its_article_files_and_says_which_it_skipped(tmp_path, capsys):
     (tmp_path / "a.txt").write_text("A text.")
     (tmp_path / "b.html").write_text("<p>A page.</p>")
     (tmp_path / "README.md").write_text("not an article")
-    pushed = [where for where, _ in ingest.requests_from([str(tmp_path)], None, T0)]
+    pushed = [where for where, _ in push.requests_from([str(tmp_path)], None, T0)]
     assert pushed == [str(tmp_path / "a.txt"), str(tmp_path / "b.html")]
     err = capsys.readouterr().err
     assert "skipped 1 file(s)" in err and "README.md" in err
-    alone = list(ingest.requests_from([str(tmp_path / "README.md")], None, T0))  # named alone: pushed as text
+    alone = list(push.requests_from([str(tmp_path / "README.md")], None, T0))  # named alone: pushed as text
     assert alone[0][1].text == "not an article"
 
 

@@ -22,15 +22,15 @@ import os
 import threading
 import time
 from collections import Counter
-from dataclasses import fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from services.fetcher import polite
 from services.fetcher.http import FetchLimits, GuardedFetcher
-from services.fetcher.service import FetcherSettings
+from services.fetcher.settings import FetcherSettings
 from services.runtime.errors import PermanentError
 
 PUBLIC = "93.184.216.34"
@@ -331,12 +331,17 @@ def test_every_fetch_limit_is_a_fetcher_setting_with_the_same_default(monkeypatc
     for name in list(os.environ):
         if name.startswith("NEWSFLOW_FETCHER_"):
             monkeypatch.delenv(name)
-    assert {f.name for f in fields(FetchLimits)} - {"user_agent"} <= set(FetcherSettings.model_fields)
+    assert set(FetchLimits.model_fields) <= set(FetcherSettings.model_fields)
     assert FetcherSettings(_env_file=None).limits() == FetchLimits()
     monkeypatch.setenv("NEWSFLOW_FETCHER_PER_HOST", "5")
     monkeypatch.setenv("NEWSFLOW_FETCHER_ROBOTS_ENABLED", "false")
+    monkeypatch.setenv("NEWSFLOW_FETCHER_ALLOWED_NETWORKS", "127.0.0.1/32, 10.0.0.0/8")
     limits = FetcherSettings(_env_file=None).limits()
     assert limits.per_host == 5 and limits.robots_enabled is False
+    assert limits.allowed_networks == ("127.0.0.1/32", "10.0.0.0/8")
+    monkeypatch.setenv("NEWSFLOW_FETCHER_PER_HOST", "0")  # FetchLimits' bound, enforced on the setting
+    with pytest.raises(ValidationError):
+        FetcherSettings(_env_file=None)
 
 
 # --- real sockets, loopback only ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from schemas.messages import EnrichedEvent, Entity, ExtractedArticle, Extraction, PageDate, StageName, StageTiming
-from services.cli.events import summary_line
+from services.cli.tail import summary_line
 from services.indexer.logic import content_hash, enrich
 from services.indexer.store import SCHEMA_VERSION, SqliteIndex
 

@@ -3,7 +3,10 @@
 An article whose message would exceed articles.ingest's ``max.message.bytes`` (from the topic registry) is refused
 before anything is sent, with one line on stderr naming it and the limit; the others are pushed, and the exit
 status is 1. Exit status: 0 all pushed, 1 some refused or not acknowledged (each said on stderr), 2 bad input
-(nothing pushed)."""
+(nothing pushed).
+
+It produces to articles.ingest only (kafka-python, keyed by article id); it reads no topic and must not import
+the services' faust wiring."""
 
 from __future__ import annotations
 

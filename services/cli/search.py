@@ -1,7 +1,10 @@
 """``newsflow search QUERY``: full-text search over the indexer's store.
 
 Filters (publication day, site, author) and the order (relevance or date) are the store's (``SqliteIndex.search``).
-Exit status: 0 hits printed, 1 no hits ("no hits" on stderr), 2 no index, or neither words nor a filter."""
+Exit status: 0 hits printed, 1 no hits ("no hits" on stderr), 2 no index, or neither words nor a filter.
+
+It opens the index read-only and touches no Kafka: it takes the index's path from the indexer's settings
+(services/indexer/settings.py), never from the indexer's faust wiring (services/indexer/service.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import datetime as dt
 import json
 import sys
 
-from services.indexer.service import IndexerSettings
+from services.indexer.settings import IndexerSettings
 from services.indexer.store import IndexOutdated, SqliteIndex
 
 

@@ -1,4 +1,6 @@
-"""``newsflow tail``: the enriched events (events.enriched). ``newsflow dlq`` is in :mod:`services.cli.dlq`."""
+"""``newsflow tail``: the enriched events (events.enriched), one summary line or the whole event each; where to
+start and when to stop are :mod:`services.cli.reader`'s options. It only reads: it produces nothing and must
+not import the services' faust wiring."""
 
 from __future__ import annotations
 
