@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import gc
 
-from pydantic_settings import SettingsConfigDict
-
 from schemas.messages import CleanedArticle, StageName
 from schemas.topics import TOPICS
 from services.cleaner.html import clean_html
 from services.cleaner.text import clean_text
 from services.cleaner.logic import clean, clean_batch
+from services.cleaner.settings import CleanerSettings
 from services.runtime.metrics import StageMetrics
 from services.runtime.service import run_service
-from services.runtime.settings import StageSettings
 from services.runtime.stage import Stage
-
-
-class CleanerSettings(StageSettings):
-    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_CLEANER_", env_file=".env", extra="ignore")
-
-    metrics_port: int = 9102
-    web_port: int = 6102
-    window_size: int = 16
-    max_in_flight: int = 64
 
 
 def observe(article: CleanedArticle, metrics: StageMetrics) -> None:
