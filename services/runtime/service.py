@@ -12,6 +12,9 @@ Scale out with partitions and more processes of the same service, which join the
 announces it (services.runtime.discovery). At-least-once: ``processing_guarantee`` stays ``at_least_once``
 (exactly_once has open duplicate bugs) and the indexer is idempotent. SIGTERM: faust's worker stops the agent,
 waits for the messages in flight to be acked (``stream_wait_empty``), commits, exits.
+
+Wiring only: no message is decoded, stepped or dead-lettered here (services.runtime.stage does that), and
+nothing here reads the environment (the settings objects arrive by argument).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 import faust
 from aiokafka import errors as kafka_errors
 
+from schemas.topics import TOPICS
 from services.runtime import discovery
 from services.runtime.breaker import CircuitOpen, restart_command
 from services.runtime.clients import wait_for_broker
@@ -33,7 +37,7 @@ from services.runtime.flow import Flow
 from services.runtime.errors import PermanentError, Reason, TransientError
 from services.runtime.metrics import stage_metrics
 from services.runtime.settings import KafkaSettings, StageSettings
-from services.runtime.stage import Delivery, Stage, StageRunner
+from services.runtime.stage import Delivery, Send, Stage, StageRunner
 
 log = logging.getLogger("newsflow.service")
 EXIT_HALTED = 3  # exit status of a service stopped while halted (circuit breaker open, or an undeliverable outcome)
@@ -54,9 +58,27 @@ def faust_broker_options(kafka: KafkaSettings) -> dict:
 
 
 def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tuple[faust.App, StageRunner]:
+    """The faust app of one stage: its runner fed by one agent through a Flow, and the lag kept current."""
     label = stage.name.value
+    app = faust_app(label, settings, kafka)
+    runner = StageRunner(stage, settings, kafka, stage_metrics(label), _sender(app))
+    flow: Flow = Flow(runner, settings.max_in_flight, ack=lambda event: event.ack(),
+                      on_halt=lambda exc, delivery: app.loop.create_task(_halt(app, label, exc, delivery)))
+    source = app.topic(kafka.topic(stage.source.name), key_serializer="raw", value_serializer="raw")
+
+    @app.agent(source, concurrency=1, name=f"newsflow.{label}")
+    async def process(stream):
+        async for events in stream.noack_take(settings.window_size, within=settings.window_ms / 1000):
+            await flow.admit([(_delivery(event.message), event) for event in events])
+
+    _watch_partitions(app, label, settings, runner, flow)
+    return app, runner
+
+
+def faust_app(label: str, settings: StageSettings, kafka: KafkaSettings) -> faust.App:
+    """The faust app of the stage ``label``: its consumer group, at-least-once, no auto-ack, bounded buffers."""
     (settings.data_dir / label).mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    return faust.App(
         f"{kafka.topic_prefix}newsflow-{label}",  # the consumer group id
         **faust_broker_options(kafka),
         datadir=str(settings.data_dir / label),
@@ -79,8 +101,9 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
         stream_buffer_maxsize=max(settings.window_size, 16),
         producer_linger=0.005,  # records produced within 5 ms share a request (many are in flight)
     )
-    metrics = stage_metrics(label)
 
+
+def _sender(app: faust.App) -> Send:
     async def send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]):
         """Enqueue one record; returns the awaitable of its broker acknowledgement (errors mapped on both)."""
         try:
@@ -89,41 +112,39 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
             raise _produce_error(exc, value) from None
         return _mapped(acknowledgement, value)
 
-    runner = StageRunner(stage, settings, kafka, metrics, send)
-    source = app.topic(kafka.topic(stage.source.name), key_serializer="raw", value_serializer="raw")
-    flow: Flow = Flow(runner, settings.max_in_flight, ack=lambda event: event.ack(),
-                      on_halt=lambda exc, delivery: app.loop.create_task(halt(exc, delivery)))
+    return send
 
-    @app.agent(source, concurrency=1, name=f"newsflow.{label}")
-    async def process(stream):
-        async for events in stream.noack_take(settings.window_size, within=settings.window_ms / 1000):
-            window = []
-            for event in events:
-                message = event.message
-                window.append((Delivery(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value if message.value is not None else b"",
-                    headers={k: _header(v) for k, v in (message.headers or [])},
-                ), event))
-            await flow.admit(window)
 
-    async def halt(exc: BaseException, delivery: Delivery) -> None:
-        """Stop taking messages, and never let the halted message be acked (so never committed). The process
-        stays up (metrics, heartbeats, its partitions) until told to stop, so the halt is visible and no other
-        instance takes over the same poison; restart it after a fix to resume at this message. On SIGTERM
-        it exits at once with EXIT_HALTED: a clean stop would wait for the halted message for ever."""
-        reason = f"circuit breaker open ({exc})" if isinstance(exc, CircuitOpen) else f"{type(exc).__name__}: {exc}"
-        log.critical("%s: %s at %s[%d]@%d; HALTED, nothing from there on is committed. Inspect with `newsflow dlq "
-                     "list --stage %s`, fix the cause, then restart this service (%s): it resumes at that message.",
-                     label, reason, delivery.topic, delivery.partition, delivery.offset, label, restart_command(label))
-        while not app.should_stop:
-            await asyncio.sleep(0.5)
-        log.critical("%s: stopping while halted; exit %d", label, EXIT_HALTED)
-        logging.shutdown()
-        os._exit(EXIT_HALTED)
+def _delivery(message) -> Delivery:
+    """A faust message as the runner's Delivery (bytes and transport metadata)."""
+    return Delivery(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value if message.value is not None else b"",
+        headers={k: _header(v) for k, v in (message.headers or [])},
+    )
+
+
+async def _halt(app: faust.App, label: str, exc: BaseException, delivery: Delivery) -> None:
+    """Stop taking messages, and never let the halted message be acked (so never committed). The process
+    stays up (metrics, heartbeats, its partitions) until told to stop, so the halt is visible and no other
+    instance takes over the same poison; restart it after a fix to resume at this message. On SIGTERM
+    it exits at once with EXIT_HALTED: a clean stop would wait for the halted message for ever."""
+    reason = f"circuit breaker open ({exc})" if isinstance(exc, CircuitOpen) else f"{type(exc).__name__}: {exc}"
+    log.critical("%s: %s at %s[%d]@%d; HALTED, nothing from there on is committed. Inspect with `newsflow dlq "
+                 "list --stage %s`, fix the cause, then restart this service (%s): it resumes at that message.",
+                 label, reason, delivery.topic, delivery.partition, delivery.offset, label, restart_command(label))
+    while not app.should_stop:
+        await asyncio.sleep(0.5)
+    log.critical("%s: stopping while halted; exit %d", label, EXIT_HALTED)
+    logging.shutdown()
+    os._exit(EXIT_HALTED)
+
+
+def _watch_partitions(app: faust.App, label: str, settings: StageSettings, runner: StageRunner, flow: Flow) -> None:
+    """Refresh the lag gauge every ``lag_interval_seconds``; forget revoked partitions (flow and lag series)."""
 
     @app.timer(interval=settings.lag_interval_seconds, on_leader=False)
     async def refresh_lag():
@@ -150,8 +171,6 @@ def build_app(stage: Stage, settings: StageSettings, kafka: KafkaSettings) -> tu
         tps = [(tp.topic, tp.partition) for tp in revoked]
         flow.forget(tps)
         runner.forget(revoked_partitions=tps)
-
-    return app, runner
 
 
 def _produce_error(exc: BaseException, value: bytes) -> BaseException:
