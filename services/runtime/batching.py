@@ -10,7 +10,7 @@ so a batching step (spaCy's ``nlp.pipe``) sees whole windows, while parsing and 
 thread: the models are not shared between threads). ``batch_fn`` returns one result per item, in order; an
 item that failed has its exception in its slot, and its submitter gets that exception raised. When the batch
 function itself raises (a bug it did not isolate), every item is retried alone so that one bad message cannot
-fail its neighbours.
+fail its neighbours. It knows nothing of Kafka or of what the items are, and never runs two batches at once.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ def one_by_one(fn: Callable[[Any], Any]) -> BatchFn:
 
 
 class Batcher:
+    """Runs a synchronous batch function in one worker thread over whatever was submitted meanwhile (at most
+    ``max_batch`` at once), and hands each submitter its own result or exception. It never reorders a
+    submitter's result, never drops an item, and knows nothing of Kafka."""
+
     def __init__(self, batch_fn: BatchFn, max_batch: int, name: str = "step"):
         self.batch_fn = batch_fn
         self.max_batch = max_batch

@@ -52,6 +52,10 @@ class CircuitOpen(Exception):
 
 @dataclass
 class CircuitBreaker:
+    """Counts a stage's dead letters for systemic reasons against its limits and raises CircuitOpen before the
+    one that would cross them. Pure bookkeeping: it neither produces nor halts anything itself (the runner and
+    the flow do), and an article's own outcome never counts."""
+
     max_consecutive: int = 50
     max_ratio: float = 0.5
     window: int = 200

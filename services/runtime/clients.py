@@ -1,6 +1,9 @@
 """kafka-python clients for the ``newsflow`` CLI, topic administration and the test harness.
 
 (The services themselves consume and produce through faust-streaming/aiokafka: services.runtime.service.)
+Topics are created from the registry (names, partitions, and each topic's config, max.message.bytes included),
+and clients allow the registry's message size limit. A running stage uses only :func:`wait_for_broker` from here;
+nothing here decides what a message means (that is the runner's and the CLI's business).
 """
 
 from __future__ import annotations

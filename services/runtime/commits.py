@@ -22,6 +22,10 @@ Token = TypeVar("Token")
 
 
 class CommitTracker(Generic[Token]):
+    """Per partition, the messages taken and not yet committable; says which became committable when one
+    finishes. Bookkeeping only: it never acks or commits (its caller does), and it refuses offsets taken out
+    of order."""
+
     def __init__(self) -> None:
         # per partition: offset -> [token, finished], in offset order (messages are taken in order)
         self._pending: dict[TP, OrderedDict[int, list]] = {}

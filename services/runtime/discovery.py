@@ -7,7 +7,8 @@ A process that serves its metrics writes ``<targets_dir>/<stage>-<pid>.json``:
 and removes it when it exits. Prometheus (``deploy/prometheus/prometheus.yml``) and ``newsflow status`` read
 every such file, so a second ``python -m services.extractor`` (on a free port, see StageMetrics.serve) is
 scraped and shown with no other change. A file left by a process killed with SIGKILL names a pid that no
-longer runs: :func:`processes` skips it on this machine and :func:`prune` deletes it.
+longer runs: :func:`processes` skips it on this machine and :func:`prune` deletes it. Files only: it never
+scrapes a process or talks to Prometheus.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Process:
+    """One announced service process: its stage, pid and metrics address (from its target file). Data only."""
+
     stage: str
     pid: int
     address: str  # host:port of its /metrics

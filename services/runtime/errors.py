@@ -5,7 +5,8 @@
     └── TransientError   the world is in trouble (HTTP 5xx, timeouts, the broker): back off and retry
 
 Any other exception escaping a step is a bug; the runner dead-letters the message as ``processing_error``
-with the exception class, so that one poison message can neither be lost nor crash-loop a service.
+with the exception class, so that one poison message can neither be lost nor crash-loop a service. Steps raise
+these; they never catch them to dead-letter or retry by themselves (the runner does both).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class Reason(str, enum.Enum):
 
 
 class StageError(Exception):
+    """Base of the two errors a step may raise, with its ``reason`` and a human ``detail``. Never raised as
+    itself: raise PermanentError or TransientError, which say what the runner must do."""
+
     reason: Reason = Reason.processing_error
 
     def __init__(self, detail: str, reason: Reason | None = None):

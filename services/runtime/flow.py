@@ -36,6 +36,10 @@ Token = TypeVar("Token")
 
 
 class Flow(Generic[Token]):
+    """Admits windows of deliveries into the runner, many at once but one key at a time, and acks each message
+    to the transport only once it and every earlier one of its partition are finished. It never processes a
+    message itself (the runner does) and never acks one that was not finished."""
+
     def __init__(
         self,
         runner: StageRunner,

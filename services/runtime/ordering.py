@@ -10,6 +10,7 @@ while different articles run concurrently. A message waits only for the *previou
 
 Turns are granted in the order ``turn`` was *called* (synchronously, at take time), not in the order the
 waiting tasks happen to run. Keys with nobody waiting are dropped, so the table holds only keys in flight.
+It only orders: it never limits how many keys run at once (services.runtime.flow's slots do).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from typing import Hashable
 
 
 class KeyOrder:
+    """The turns of each key in flight: hands out :class:`Turn` objects in the order they are claimed. Holds only
+    keys with a message in flight; it never runs or reorders the work itself."""
+
     def __init__(self) -> None:
         self._tails: dict[Hashable, asyncio.Future] = {}
 
@@ -41,6 +45,9 @@ class KeyOrder:
 
 
 class Turn:
+    """One message's turn on its key: ``async with`` it waits for the key's previous turn, and leaving it lets
+    the next one in (also when the work failed). Use it once."""
+
     def __init__(self, order: KeyOrder, key: Hashable | None, previous: asyncio.Future | None,
                  mine: asyncio.Future):
         self._order, self._key, self._previous, self._mine = order, key, previous, mine
