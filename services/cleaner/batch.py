@@ -10,6 +10,9 @@ Out: ``{"id", "text", "title", "removed": {category: count}}`` and the article's
      ``{"id": ..., "error": ...}`` for a line that cannot be read (the batch goes on).
 
     python -m services.cleaner.batch < pages.jsonl > clean.jsonl
+
+An adapter over the two modes (no Kafka): it reads stdin and writes stdout only when run as a program; a line it
+cannot read gives an error record, but a bug in the cleaner stops it.
 """
 
 from __future__ import annotations

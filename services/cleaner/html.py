@@ -17,6 +17,10 @@ Between 3 and 4, an article that trafilatura cut short is completed: pages that 
 containers of the same kind (``<div class="body__container">`` chunks between ads) make trafilatura keep the
 first chunk only. Paragraphs after the last one it kept, in containers of the same kind (same tag and class for
 three ancestors) as at least two paragraphs it kept, are added back (``complete_truncated``).
+
+Imports text mode (its line classifier, and the page as text when the extraction fails), never the reverse.
+Pure and thread-safe; a page that cannot be parsed (no tree) gives ``EMPTY``, and any other exception is a bug
+and propagates (the step's runner reports it as ``processing_error``).
 """
 
 from __future__ import annotations

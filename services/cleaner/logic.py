@@ -6,6 +6,9 @@ it in one worker thread: one result per input, in order, a failed item's excepti
 Besides the body, the step fills the article's metadata (ArticleMeta: published_at, authors, canonical_url...)
 from what the page or text says (``meta.py``, ``textmeta.py``); values in the ingest request's ``metadata``
 under the keys of ``INGEST_KEYS`` win over those, with provenance ``ingest:metadata``.
+
+No Kafka, no I/O. Only "no text left" is bad input (``PermanentError(empty_content)``); any other exception
+out of the modes is a bug and leaves ``clean`` as it is, for the runner to dead-letter as ``processing_error``.
 """
 
 from __future__ import annotations

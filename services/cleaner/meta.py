@@ -105,7 +105,8 @@ _TITLE_SEPARATORS = re.compile(r"\s+[|–—·•»:-]\s+|\s+::\s+")
 
 @dataclass(frozen=True)
 class PageMeta:
-    """What a page or text says about its article; ``fields()`` are ArticleMeta's, plus ``title``."""
+    """What a page or text says about its article; ``fields()`` are ArticleMeta's, plus ``title``. A value:
+    built by ``page_meta`` / ``textmeta.text_meta``, never read from anything itself."""
 
     published_at: PageDate | None = None
     modified_at: PageDate | None = None
@@ -320,11 +321,38 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
     article, page, index = _jsonld_article(els["script"])
     ld = article or page or {}
     limits = T.date_limits(now)
+    published = _published(tree, els, meta, ld, url, limits, htmldate_fallback)
+    modified = _modified(meta, ld, limits)
+    if published is not None and modified is not None and modified.day < published.day:
+        modified = None  # contradictory: an edit cannot come before the story
+    # the site, its publisher and organisations are not authors
+    publisher = _jsonld_names(_persons((article or {}).get("publisher"), index, keep="organisations"), 0, index)
+    site_name = (_first(meta, ("og:site_name",))[1] or (_text(publisher[0]) if publisher else None)
+                 or _first(meta, ("application-name",))[1])
+    host = urlsplit(url[:2048]).hostname if isinstance(url, str) else None
+    not_authors = {_squash(n) for n in (site_name, *publisher[:1], _host_label(url), host) if n}
+    not_authors |= {n.removeprefix("www") for n in not_authors}
+    authors, agency = _authors(tree, meta, ld, index, not_authors)
+    description = _first(meta, DESCRIPTION_KEYS)[1] or _text(ld.get("description"))
+    section = _first(meta, SECTION_KEYS)[1] or _text(ld.get("articleSection") if not isinstance(
+        ld.get("articleSection"), list) else (ld["articleSection"] or [None])[0])
+    raw_tags = [v for k in TAG_KEYS for v in meta.get(k, ())]
+    if not raw_tags and ld.get("keywords"):
+        raw_tags = ld["keywords"] if isinstance(ld["keywords"], list) else [ld["keywords"]]
+    html_lang = tree.get("lang") or tree.get("xml:lang")
+    declared = html_lang or _first(meta, LANGUAGE_KEYS)[1] or _text(ld.get("inLanguage"))
+    return PageMeta(
+        published_at=published, modified_at=modified, authors=authors, agency=agency,
+        canonical_url=_canonical_url(els, meta, ld, url), site_name=site_name, description=description,
+        image=_image(meta, ld, url), language=T.check_language(declared, text), section=section,
+        tags=T.split_tags(raw_tags), title=page_title(els, meta, ld, site_name),
+    )
 
-    # dates
-    published = None
-    for key in ("datePublished",):
-        published = T.page_date(ld.get(key), f"jsonld:{key}", limits)
+
+def _published(tree, els: dict[str, list], meta: dict[str, list[str]], ld: dict, url: str | None, limits: tuple,
+               htmldate_fallback: bool) -> PageDate | None:
+    """The publication date, from the sources in the order of the module's docstring."""
+    published = T.page_date(ld.get("datePublished"), "jsonld:datePublished", limits)
     meta_dates = [d for key in PUBLISHED_KEYS for value in meta.get(key, ())[:2]
                   if (d := T.page_date(value, f"meta:{key}", limits)) is not None]
     if meta_dates:  # <meta> before JSON-LD, as htmldate reads them: better on the dev set (769 vs 760 days right)
@@ -345,25 +373,27 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
         published = in_url  # a full date in the path is set once, at publication; markup dates get rewritten
     if published is None and htmldate_fallback:
         published = htmldate_date(tree, url, limits)
+    return published
+
+
+def _modified(meta: dict[str, list[str]], ld: dict, limits: tuple) -> PageDate | None:
     modified = T.page_date(ld.get("dateModified"), "jsonld:dateModified", limits)
     if modified is None:
         for key in MODIFIED_KEYS:
             for value in meta.get(key, ()):
                 modified = T.page_date(value, f"meta:{key}", limits)
                 if modified is not None:
-                    break
-            if modified is not None:
-                break
-    if published is not None and modified is not None and modified.day < published.day:
-        modified = None  # contradictory: an edit cannot come before the story
+                    return modified
+    return modified
 
-    # authors: the first source that names a person; the site, its publisher and organisations are not authors
-    publisher = _jsonld_names(_persons((article or {}).get("publisher"), index, keep="organisations"), 0, index)
-    site_name = (_first(meta, ("og:site_name",))[1] or (_text(publisher[0]) if publisher else None)
-                 or _first(meta, ("application-name",))[1])
-    host = urlsplit(url[:2048]).hostname if isinstance(url, str) else None
-    not_authors = {_squash(n) for n in (site_name, *publisher[:1], _host_label(url), host) if n}
-    not_authors |= {n.removeprefix("www") for n in not_authors}
+
+def _not_links(values) -> list[str]:
+    return [v for v in values if not v.strip().lower().startswith(("http://", "https://", "/"))]
+
+
+def _authors(tree, meta: dict[str, list[str]], ld: dict, index: dict[str, dict],
+             not_authors: set[str]) -> tuple[tuple[str, ...], str | None]:
+    """The authors from the first source that names a person, and an agency any source named on the way."""
 
     def people(values) -> tuple[tuple[str, ...], str | None]:
         names, found_agency = T.split_authors(values)
@@ -375,7 +405,7 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
     authors, agency = people(_jsonld_names(_persons(ld.get("author") or ld.get("creator"), index), 0, index))
     if not authors:
         for key in AUTHOR_KEYS:
-            values = [v for v in meta.get(key, ()) if not v.strip().lower().startswith(("http://", "https://", "/"))]
+            values = _not_links(meta.get(key, ()))
             if values:
                 authors, found_agency = people(values)
                 agency = agency or found_agency
@@ -387,37 +417,28 @@ def page_meta(tree, url: str | None = None, text: str = "", now: datetime | None
             authors, found_agency = people(byline)
             agency = agency or found_agency
     if not authors:  # <meta name="author"> last: many sites put their owner there, not the story's author
-        values = [v for v in meta.get("author", ()) if not v.strip().lower().startswith(("http://", "https://", "/"))]
-        authors, found_agency = people(values)
+        authors, found_agency = people(_not_links(meta.get("author", ())))
         authors = tuple(a for a in authors if " " in a)  # a first and a last name, not a nickname or brand
         agency = agency or found_agency
+    return authors, agency
 
-    canonical = None
+
+def _canonical_url(els: dict[str, list], meta: dict[str, list[str]], ld: dict, url: str | None) -> str | None:
     canonical_links = [el.get("href") for el in els["link"] if (el.get("rel") or "").lower() == "canonical"]
     for candidate in (*canonical_links[:1], *meta.get("og:url", ())[:1], _jsonld_url(ld.get("url")),
                       _jsonld_url(ld.get("mainEntityOfPage"))):
         canonical = T.clean_url(candidate, url)
         if canonical:
-            break
-    image = None
+            return canonical
+    return None
+
+
+def _image(meta: dict[str, list[str]], ld: dict, url: str | None) -> str | None:
     for candidate in (*(meta.get(k, [None])[0] for k in IMAGE_KEYS), _jsonld_url(ld.get("image"))):
         image = T.clean_url(candidate, url, keep_query=True)
         if image:
-            break
-    description = _first(meta, DESCRIPTION_KEYS)[1] or _text(ld.get("description"))
-    section = _first(meta, SECTION_KEYS)[1] or _text(ld.get("articleSection") if not isinstance(
-        ld.get("articleSection"), list) else (ld["articleSection"] or [None])[0])
-    raw_tags = [v for k in TAG_KEYS for v in meta.get(k, ())]
-    if not raw_tags and ld.get("keywords"):
-        raw_tags = ld["keywords"] if isinstance(ld["keywords"], list) else [ld["keywords"]]
-    html_lang = tree.get("lang") or tree.get("xml:lang")
-    declared = html_lang or _first(meta, LANGUAGE_KEYS)[1] or _text(ld.get("inLanguage"))
-    return PageMeta(
-        published_at=published, modified_at=modified, authors=authors, agency=agency, canonical_url=canonical,
-        site_name=site_name, description=description, image=image,
-        language=T.check_language(declared, text), section=section, tags=T.split_tags(raw_tags),
-        title=page_title(els, meta, ld, site_name),
-    )
+            return image
+    return None
 
 
 def _byline_tier(el) -> int:

@@ -102,6 +102,14 @@ def _top_level(pattern: str) -> list[tuple[str, list[int]]]:
     return parts
 
 
+def _ends_token(after: str) -> bool:
+    """Whether the regex text ``after`` a marked word ends the token there: optional spaces, then something that
+    is not a word character ("ad ?choices" can be the one token "adchoices"; "ad\\s*$" cannot)."""
+    after = re.sub(r"^(?: |\\s)[?*]", "", after)
+    end = next((t for t in _TOKEN_END if after.startswith(t)), None)
+    return end is not None and after[len(end) : len(end) + 1] not in ("?", "*", "{")
+
+
 def _triggers(marked: str) -> frozenset[str]:
     """The trigger prefixes of a pattern written with ``<word|word>`` marks; raises ValueError when an alternative
     has no required mark (outside any group, not made optional) or a short word could run on into a longer token."""
@@ -114,7 +122,7 @@ def _triggers(marked: str) -> frozenset[str]:
         for m in required:
             after = part[m.end() :]
             for word in m.group(1).split("|"):
-                if word != COPYRIGHT and len(word) < PREFIX_LEN and after and not after.startswith(_TOKEN_END):
+                if word != COPYRIGHT and len(word) < PREFIX_LEN and after and not _ends_token(after):
                     raise ValueError(f"short trigger {word!r} in {part!r} could begin a longer token")
                 prefixes.add(word if word == COPYRIGHT else word.lower()[:PREFIX_LEN])
     return frozenset(prefixes)
