@@ -1,7 +1,8 @@
 """Benchmark of the cleaner against trafilatura and readability-lxml, in HTML mode and in text mode.
 
 Data: Zyte's article-extraction-benchmark (181 pages) under ``../shared/data`` (override: NEWSFLOW_BENCH_DATA).
-Metric: exactly the benchmark's own (see ``../shared/data/README.md``): 4-token shingles of ``\\w+`` tokens,
+Metric: exactly the benchmark's own (see ``../shared/data/README.md``; the code is tests/harness/scoring.py,
+shared with the unit tests): 4-token shingles of ``\\w+`` tokens,
 per-page tp/fp/fn normalised by their sum, precision averaged over non-empty predictions, recall over pages
 with truth, F1 = harmonic mean of the two; plus the mean per-page F1 (empty prediction = 0) and empty outputs.
 
@@ -36,7 +37,7 @@ from typing import Callable, Iterable
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.harness.scoring import Scores, page_counts, score, shingles, tokens  # noqa: E402,F401  (the metric)
+from tests.harness.scoring import page_counts, page_f1, score, tokens  # noqa: E402,F401  (tokens: for train_cleaner)
 from tests.harness.seeds import SEED_ARTICLE as SEED, SEED_BOILERPLATE  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -45,6 +46,8 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 # ------------------------------------------------------------------------------------------------ the data
 @dataclass(frozen=True)
 class Page:
+    """One page of the benchmark: its HTML, its text-mode input and the benchmark's ground truth."""
+
     id: str
     html: str
     text: str  # the page flattened by html-text: the input of text mode
