@@ -20,6 +20,7 @@ RUN pip install . \
 
 USER newsflow
 # Metrics ports of fetcher, cleaner, extractor, indexer (each service binds its own; set
-# NEWSFLOW_<SERVICE>_METRICS_HOST=0.0.0.0 in a container).
+# NEWSFLOW_<SERVICE>_METRICS_HOST=0.0.0.0 in a container): the defaults of services/runtime/settings.py
+# STAGE_DEFAULTS, checked by tests/deploy/test_ports.py.
 EXPOSE 9101 9102 9103 9104
 CMD ["python", "-m", "services.cli", "--help"]

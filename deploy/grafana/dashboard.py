@@ -15,7 +15,8 @@ progress, time since the last processed message, and per process (``instance``):
 its max_in_flight bound, messages awaiting commit, mean window size. Every query filters by the ``job`` and
 ``instance`` template variables; a stage scaled out to several processes (each announced to Prometheus,
 see deploy/prometheus/prometheus.yml) shows one series per process where that matters. Metric names: see
-services/runtime/metrics.py.
+services/runtime/metrics.py. It writes (or, with ``--check``, compares) that one file: it calls no Grafana or
+Prometheus API.
 """
 
 from __future__ import annotations

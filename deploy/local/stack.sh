@@ -16,6 +16,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 py=${PYTHON:-$root/.venv/bin/python}
+# The services' default metrics ports: services/runtime/settings.py STAGE_DEFAULTS (tests/deploy/test_ports.py
+# checks this line against it; bash cannot import it, and PYTHON may be a stand-in).
 declare -A ports=([fetcher]=9101 [cleaner]=9102 [extractor]=9103 [indexer]=9104)
 extractors=${EXTRACTORS:-$( [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] && echo 2 || echo 1 )}
 services=(fetcher cleaner extractor)

@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services.runtime.settings import STAGE_DEFAULTS, STAGES
+
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 GRAFANA_DIR = ROOT / "deploy" / "grafana"
 DASHBOARD_JSON = GRAFANA_DIR / "dashboards" / "newsflow-pipeline.json"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
-STAGES = ("fetcher", "cleaner", "extractor", "indexer")
-# The metrics ports every service listens on by default (NEWSFLOW_<SERVICE>_METRICS_PORT).
-METRICS_PORTS = {"fetcher": 9101, "cleaner": 9102, "extractor": 9103, "indexer": 9104}
+# The metrics ports every service listens on by default (NEWSFLOW_<SERVICE>_METRICS_PORT), from the settings.
+METRICS_PORTS = {stage: defaults.metrics_port for stage, defaults in STAGE_DEFAULTS.items()}
 
 # Grafana's variables, as the live test substitutes them: every job and instance, a 1m rate window
 # (>= 4 scrapes at the test's 1s scrape interval), and a 5m dashboard range.

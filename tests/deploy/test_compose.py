@@ -104,6 +104,7 @@ def test_metrics_ports_match_the_prometheus_jobs_and_targets(compose):
         assert env[f"NEWSFLOW_{job.upper()}_METRICS_HOST"] == "0.0.0.0"
         assert port in service["expose"]
         assert f"127.0.0.1:{port}:{port}" in service["ports"]
+        assert f"'http://127.0.0.1:{port}/metrics'" in " ".join(service["healthcheck"]["test"])
 
 
 def test_prometheus_and_grafana_mount_files_that_exist(compose):

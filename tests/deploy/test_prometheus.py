@@ -87,19 +87,6 @@ def test_one_scrape_job_per_service_with_local_and_compose_targets():
     assert config["rule_files"] == ["alerts.yml"]
 
 
-def test_default_ports_are_the_services_defaults():
-    """deploy_helpers.METRICS_PORTS (targets, compose, `newsflow status`) == each service's settings."""
-    import importlib
-
-    from services.cli.status import DEFAULT_ENDPOINTS
-
-    for stage, port in METRICS_PORTS.items():
-        module = importlib.import_module(f"services.{stage}.service")
-        (settings,) = [c for n, c in vars(module).items() if n.lower() == f"{stage}settings"]
-        assert settings.model_fields["metrics_port"].default == port, stage
-        assert DEFAULT_ENDPOINTS[stage] == f"http://127.0.0.1:{port}/metrics"
-
-
 def test_every_alert_is_there_with_a_severity_summary_and_unit_tests():
     rules = {rule["alert"]: rule for rule in alert_rules()}
     assert set(rules) == ALERTS

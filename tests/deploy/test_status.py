@@ -18,13 +18,19 @@ from services.cli import status
 from services.cli.status import Endpoint
 from services.runtime import discovery
 from services.runtime.metrics import stage_metrics
+from services.runtime.settings import STAGE_DEFAULTS, metrics_address
+
+# Each stage's default metrics endpoint, from its settings (services/runtime/settings.py STAGE_DEFAULTS).
+AT = {stage: metrics_address(stage) for stage in status.STAGES}  # e.g. AT["fetcher"]: 127.0.0.1:<its port>
+URL = {stage: f"http://{address}/metrics" for stage, address in AT.items()}
+CLEANER_PORT = STAGE_DEFAULTS["cleaner"].metrics_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = (FIXTURES / "cleaner.metrics.txt").read_text()
 SECOND = (FIXTURES / "cleaner-2.metrics.txt").read_text()  # a second cleaner process, other partitions
 NOW = 1767605400.0 + 75  # 75 s after the fixture's last processed message
-FETCHER = Endpoint("fetcher", "http://127.0.0.1:9101/metrics")
-CLEANER = Endpoint("cleaner", "http://127.0.0.1:9102/metrics", pid=4242)
+FETCHER = Endpoint("fetcher", URL["fetcher"])
+CLEANER = Endpoint("cleaner", URL["cleaner"], pid=4242)
 CLEANER_2 = Endpoint("cleaner", "http://127.0.0.1:40111/metrics", pid=4250)
 CLEANER_3 = Endpoint("cleaner", "http://127.0.0.1:40112/metrics", pid=4260)
 
@@ -33,8 +39,8 @@ def test_render_formats_one_line_per_process_and_marks_unreachable_ones_down():
     table = status.render({FETCHER: None, CLEANER: status.parse(FIXTURE)}, now=NOW)
     assert table == (
         "stage    pid   address         state  in  out  dead  lag  in-progress  in-flight  awaiting  window   p95  last processed\n"
-        "fetcher        127.0.0.1:9101  DOWN    -    -     -    -            -          -         -       -     -  -\n"
-        "cleaner  4242  127.0.0.1:9102  up     42   40     2    7            1     12/128         3     4.2  25ms  1m15s ago\n"
+        f"fetcher        {AT['fetcher']}  DOWN    -    -     -    -            -          -         -       -     -  -\n"
+        f"cleaner  4242  {AT['cleaner']}  up     42   40     2    7            1     12/128         3     4.2  25ms  1m15s ago\n"
     )
 
 
@@ -44,7 +50,7 @@ def test_render_adds_a_total_line_for_a_stage_with_several_processes():
     table = status.render({CLEANER: status.parse(FIXTURE), CLEANER_2: status.parse(SECOND), CLEANER_3: None}, now=NOW)
     assert table == (
         "stage    pid   address          state   in  out  dead  lag  in-progress  in-flight  awaiting  window    p95  last processed\n"
-        "cleaner  4242  127.0.0.1:9102   up      42   40     2    7            1     12/128         3     4.2   25ms  1m15s ago\n"
+        f"cleaner  4242  {AT['cleaner']}   up      42   40     2    7            1     12/128         3     4.2   25ms  1m15s ago\n"
         "cleaner  4250  127.0.0.1:40111  up       8    8     0   50            0    128/128         0    16.0  488ms  25.0s ago\n"
         "cleaner  4260  127.0.0.1:40112  DOWN     -    -     -    -            -          -         -       -      -  -\n"
         "cleaner        total            2/3 up  50   48     2   57            1    140/256         3     7.6  438ms  25.0s ago\n"
@@ -88,8 +94,8 @@ def test_summarize_a_stage_that_has_not_processed_anything_yet():
     text = generate_latest(stage_metrics("indexer").registry).decode()
     s = status.summarize("indexer", status.parse(text))
     assert s == status.StageStatus("indexer", up=True)
-    line = status.render({Endpoint("indexer", "http://127.0.0.1:9104/metrics"): status.parse(text)}, now=NOW)
-    assert line.splitlines()[1].split() == ["indexer", "127.0.0.1:9104", "up", "0", "0", "0", "-", "0", "0", "0",
+    line = status.render({Endpoint("indexer", URL["indexer"]): status.parse(text)}, now=NOW)
+    assert line.splitlines()[1].split() == ["indexer", AT["indexer"], "up", "0", "0", "0", "-", "0", "0", "0",
                                             "-", "-", "never"]
 
 
@@ -172,10 +178,10 @@ def test_add_parser_defaults_to_the_announced_processes_of_this_checkout():
 
 
 def test_add_parser_endpoints_override_and_may_name_a_stage_twice():
-    args = _cli(["status", "--endpoints", "fetcher=http://a:9101/metrics,fetcher=http://b:9101/metrics"])
-    assert args.endpoints == [Endpoint("fetcher", "http://a:9101/metrics"),
-                              Endpoint("fetcher", "http://b:9101/metrics")]
-    assert [e.address for e in args.endpoints] == ["a:9101", "b:9101"]
+    args = _cli(["status", "--endpoints", "fetcher=http://a:8000/metrics,fetcher=http://b:8000/metrics"])
+    assert args.endpoints == [Endpoint("fetcher", "http://a:8000/metrics"),
+                              Endpoint("fetcher", "http://b:8000/metrics")]
+    assert [e.address for e in args.endpoints] == ["a:8000", "b:8000"]
 
 
 def _dead_pid() -> int:
@@ -187,26 +193,26 @@ def _dead_pid() -> int:
 
 def test_discover_without_announced_processes_gives_the_four_default_endpoints(tmp_path):
     assert status.discover(tmp_path / "missing") == status.default_endpoints() == [
-        Endpoint("fetcher", "http://127.0.0.1:9101/metrics"),
-        Endpoint("cleaner", "http://127.0.0.1:9102/metrics"),
-        Endpoint("extractor", "http://127.0.0.1:9103/metrics"),
-        Endpoint("indexer", "http://127.0.0.1:9104/metrics"),
+        Endpoint("fetcher", URL["fetcher"]),
+        Endpoint("cleaner", URL["cleaner"]),
+        Endpoint("extractor", URL["extractor"]),
+        Endpoint("indexer", URL["indexer"]),
     ]
 
 
 def test_discover_lists_every_announced_process_prunes_dead_ones_and_keeps_defaults_for_the_rest(tmp_path):
     me, parent, dead = os.getpid(), os.getppid(), _dead_pid()
     discovery.announce(tmp_path, "cleaner", "127.0.0.1", 40111, pid=parent)
-    discovery.announce(tmp_path, "cleaner", "0.0.0.0", 9102, pid=me)
+    discovery.announce(tmp_path, "cleaner", "0.0.0.0", CLEANER_PORT, pid=me)
     discovery.announce(tmp_path, "indexer", "127.0.0.1", 40222, pid=me)
     stale = discovery.announce(tmp_path, "fetcher", "127.0.0.1", 40333, pid=dead)
     found = status.discover(tmp_path)
     assert not stale.exists()  # a pid that no longer runs: its file is deleted
     assert found == sorted([
-        Endpoint("fetcher", "http://127.0.0.1:9101/metrics"),  # none announced alive: the default
+        Endpoint("fetcher", URL["fetcher"]),  # none announced alive: the default
         Endpoint("cleaner", "http://127.0.0.1:40111/metrics", pid=parent),
-        Endpoint("cleaner", "http://127.0.0.1:9102/metrics", pid=me),
-        Endpoint("extractor", "http://127.0.0.1:9103/metrics"),
+        Endpoint("cleaner", URL["cleaner"], pid=me),
+        Endpoint("extractor", URL["extractor"]),
         Endpoint("indexer", "http://127.0.0.1:40222/metrics", pid=me),
     ], key=lambda e: (status.STAGES.index(e.stage), e.pid or 0))
 
@@ -219,20 +225,20 @@ def test_add_parser_rejects_a_malformed_endpoint_list():
 def test_once_reads_the_targets_dir_and_shows_a_total_for_two_processes(tmp_path):
     """The handler, end to end without services: two announced cleaners (this test's pid and its parent's,
     both running) behind MockTransport; the other stages fall back to their default endpoints (down here)."""
-    discovery.announce(tmp_path, "cleaner", "cleaner", 9102, pid=os.getpid())
+    discovery.announce(tmp_path, "cleaner", "cleaner", CLEANER_PORT, pid=os.getpid())
     discovery.announce(tmp_path, "cleaner", "cleaner", 40111, pid=os.getppid())
     args = _cli(["status", "--once", "--targets-dir", str(tmp_path)])
     out = io.StringIO()
     with httpx.Client(transport=httpx.MockTransport(_transport)) as client:
         assert args.func(args, client=client, out=out) == 1  # fetcher, extractor, indexer do not answer
     rows = [line.split()[:4] for line in out.getvalue().splitlines()[1:]]
-    cleaners = sorted([(os.getpid(), "cleaner:9102"), (os.getppid(), "cleaner:40111")])  # by pid
+    cleaners = sorted([(os.getpid(), f"cleaner:{CLEANER_PORT}"), (os.getppid(), "cleaner:40111")])  # by pid
     assert rows == [
-        ["fetcher", "127.0.0.1:9101", "DOWN", "-"],
+        ["fetcher", AT["fetcher"], "DOWN", "-"],
         *[["cleaner", str(pid), address, "up"] for pid, address in cleaners],
         ["cleaner", "total", "2/2", "up"],
-        ["extractor", "127.0.0.1:9103", "DOWN", "-"],
-        ["indexer", "127.0.0.1:9104", "DOWN", "-"],
+        ["extractor", AT["extractor"], "DOWN", "-"],
+        ["indexer", AT["indexer"], "DOWN", "-"],
     ]
 
 
@@ -270,11 +276,11 @@ def test_a_halted_process_says_halted_why_where_and_how_to_restart_it():
     """Issue 10.2: `newsflow status` printed `up` for the halted fetcher."""
     table = status.render({FETCHER: status.parse(_halted_fetcher()), CLEANER: status.parse(FIXTURE)}, now=NOW)
     rows = table.splitlines()
-    assert rows[1].split()[:3] == ["fetcher", "127.0.0.1:9101", "HALTED"]
+    assert rows[1].split()[:3] == ["fetcher", AT["fetcher"], "HALTED"]
     assert rows[2].split()[3] == "up"  # the cleaner
     assert rows[3] == ""
     assert rows[4] == (
-        "fetcher 127.0.0.1:9101 HALTED at articles.ingest[3]@1234: its circuit breaker opened: too many systemic "
+        f"fetcher {AT['fetcher']} HALTED at articles.ingest[3]@1234: its circuit breaker opened: too many systemic "
         "dead letters in a row (the last: malformed_json). Nothing from there on is committed. Look at "
         "`newsflow dlq list --stage fetcher`, fix the cause, then restart with: make restart SERVICE=fetcher "
         "(it resumes at that message)"
@@ -287,7 +293,7 @@ def test_a_halted_process_of_a_scaled_out_stage_is_counted_on_the_total_line():
     healthy = generate_latest(stage_metrics("fetcher").registry).decode()
     samples = {FETCHER: status.parse(healthy), halted: status.parse(_halted_fetcher())}
     rows = status.render(samples, now=NOW).splitlines()
-    assert [r.split()[:4] for r in rows[1:3]] == [["fetcher", "127.0.0.1:9101", "up", "0"],
+    assert [r.split()[:4] for r in rows[1:3]] == [["fetcher", AT["fetcher"], "up", "0"],
                                                    ["fetcher", "4300", "127.0.0.1:40999", "HALTED"]]
     assert rows[3].split()[:5] == ["fetcher", "total", "2/2", "up,", "1"]
     assert rows[5].startswith("fetcher 127.0.0.1:40999 (pid 4300) HALTED at articles.ingest[3]@1234")
