@@ -10,6 +10,8 @@ Each replay is recorded in articles.dlq.replays (:class:`schemas.messages.Replay
 topic/partition/offset), keyed by the dead letter's offset. The record lives on the broker, next to the dead
 letters: it survives restarts and is seen by every user of the cluster, and the topic is compacted, so each
 dead letter's last replay stays for the topic's retention. ``dlq list`` reads it to mark replayed dead letters.
+Neither command deletes or changes a dead letter: a replay only adds records (the original to its source topic,
+the record to articles.dlq.replays).
 """
 
 from __future__ import annotations

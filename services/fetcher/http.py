@@ -105,6 +105,8 @@ class Target(NamedTuple):
 
 
 class Answer(NamedTuple):
+    """One HTTP answer as the guard read it (one hop: a redirect is an Answer with its ``location``)."""
+
     status: int
     headers: httpx.Headers
     body: bytes  # empty for an error status or a redirect
