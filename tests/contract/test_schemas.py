@@ -76,12 +76,18 @@ def stages(tmp_path) -> dict[str, Stage]:
 
 
 def run(stage: Stage, message: messages.Message) -> messages.Message:
-    """The stage's step and its effect (the indexer's store), as the runner applies them."""
-    output = stage.step(message)
-    if inspect.isawaitable(output):
-        output = asyncio.run(output)
+    """The stage's step (batched where the stage has a batch form, as the runner calls it) and its effect (the
+    indexer's store), whose result is what the runner produces."""
+    if stage.step_batch is not None:
+        [output] = stage.step_batch([message])
+        if isinstance(output, BaseException):
+            raise output
+    else:
+        output = stage.step(message)
+        if inspect.isawaitable(output):
+            output = asyncio.run(output)
     if stage.effect is not None:
-        output = stage.effect(output) or output
+        output = stage.effect(output)
     return output
 
 
