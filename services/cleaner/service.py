@@ -1,4 +1,7 @@
-"""Wiring of the cleaner: settings, metrics, and the stage runner around the pure ``clean`` step."""
+"""Wiring of the cleaner: settings, metrics, and the stage runner around the pure ``clean`` step.
+
+The top layer: nothing of the cleaner imports it. No cleaning logic here, and no exception handling: what the
+step raises goes to the runner (bad input as its PermanentError's reason, a bug as ``processing_error``)."""
 
 from __future__ import annotations
 
