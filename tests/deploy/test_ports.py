@@ -73,11 +73,13 @@ def test_the_scan_catches_a_port_given_to_the_wrong_stage():
     assert [why.split(":")[1] for why in misplaced_ports("deploy/cleaner.yml", text)] == ["1", "2", "4"]
 
 
-def test_each_settings_class_takes_its_stage_s_row():
+def test_each_settings_class_takes_its_stage_s_row(monkeypatch):
     for stage, defaults in STAGE_DEFAULTS.items():
         module = importlib.import_module(f"services.{stage}.settings")
         settings = getattr(module, f"{stage.title()}Settings")
         assert settings.model_config["env_prefix"] == f"NEWSFLOW_{stage.upper()}_"
+        monkeypatch.setenv(f"NEWSFLOW_{stage.upper()}_WINDOW_SIZE", "3")
+        assert settings(_env_file=None).window_size == 3
         for name, value in defaults._asdict().items():
             assert settings.model_fields[name].default == value, (stage, name)
             # the bounds and description of StageSettings' field are kept
@@ -139,3 +141,12 @@ def test_python_code_reads_the_default_ports_from_the_settings():
                         isinstance(value, str) and any(int(port) in defaults for port in PORT.findall(value))):
                     written.append(f"{path.relative_to(ROOT)}:{node.lineno}: {value!r}")
     assert written == []
+
+
+def test_the_readme_s_per_stage_table_shows_the_defaults():
+    """README's table of the settings that differ by stage (``| `WINDOW_SIZE` | 64 | 16 | ...``): one column a
+    stage, in pipeline order, each the stage's default."""
+    rows = {m[1].lower(): m[2].split("|")[:len(STAGES)]
+            for m in re.finditer(r"^\| `(\w+)` \|(.*)$", (ROOT / "README.md").read_text(), re.M)}
+    for name in ("window_size", "max_in_flight"):
+        assert [int(cell) for cell in rows[name]] == [getattr(STAGE_DEFAULTS[s], name) for s in STAGES], name
