@@ -9,7 +9,7 @@ Flow (topic -> model):
     articles.dlq        DeadLetter         any stage: a message it could not process
     articles.dlq.replays Replay            newsflow dlq replay: which dead letter went again, when, where to
 
-Rules (see schemas/README.md): every message is keyed by its ``article_id`` and carries ``ingested_at``;
+Rules (README.md, "Topics and their messages"): every message is keyed by its ``article_id`` and carries ``ingested_at``;
 consumers ignore unknown fields, so adding an optional field needs no new version; removing or retyping
 a field is breaking and needs a new model version (``tests/contract/test_schemas.py`` enforces this).
 Transport metadata (topic, partition, offset, headers) never goes into a payload. Pure data: nothing here
