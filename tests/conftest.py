@@ -22,6 +22,7 @@ from tests.harness.pages import Routes, Web
 
 @pytest.fixture(scope="session")
 def broker():
+    """One Kafka broker for the whole session (or NEWSFLOW_TEST_BOOTSTRAP's cluster)."""
     b = Broker.start()
     yield b
     b.stop()
@@ -29,6 +30,7 @@ def broker():
 
 @pytest.fixture(scope="session")
 def pipeline(broker):
+    """The four services, started once for the session under a topic prefix of their own."""
     p = Pipeline.start(broker)
     yield p
     p.stop()
@@ -36,6 +38,7 @@ def pipeline(broker):
 
 @pytest.fixture
 def show_logs_on_failure(request, pipeline):
+    """Print the session pipeline's service logs after a test that failed."""
     yield
     print_logs_if_failed(request.node, pipeline)
 
@@ -54,6 +57,7 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def web():
+    """The local web of tests.harness.pages.Routes on 127.0.0.1 (a free port), for the session."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Routes)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

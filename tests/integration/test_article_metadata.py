@@ -22,6 +22,7 @@ from tests.harness.seeds import SEED_ARTICLE
 
 @pytest.fixture(scope="module")
 def stages(broker):
+    """The extractor and the indexer only: this module pushes to articles.cleaned itself."""
     p = Pipeline.start(broker, stages=("extractor", "indexer"))
     yield p
     p.stop()
@@ -29,6 +30,7 @@ def stages(broker):
 
 @pytest.fixture
 def logs_on_failure(request, stages):
+    """Print the two services' logs after a test that failed."""
     yield
     print_logs_if_failed(request.node, stages)
 
