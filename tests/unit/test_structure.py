@@ -1,7 +1,9 @@
 """The shape of the code under services/ and schemas/, as issue 13's "Done when" states it: no import cycle (every
 module imports in a fresh interpreter in sorted and in reverse order, and the module-level import graph has no
 cycle), every module and public class has a docstring, and no function is longer than 60 lines (from its
-``def`` to its last line) unless ``LONG_FUNCTIONS`` names it with the reason.
+``def`` to its last line) unless ``LONG_FUNCTIONS`` names it with the reason. Also the direction of imports
+between tests/ and bench/: what both use lives in tests/harness/ (tests never import bench/, bench/ never
+imports conftest or a test module).
 
 Reads the source with ``ast``; the only code it runs is the import of every module, in subprocesses.
 """
@@ -147,3 +149,35 @@ def test_no_function_is_longer_than_60_lines():
     too_long = [f"{k}: {v} lines" for k, v in long.items() if k not in LONG_FUNCTIONS]
     assert not too_long, f"longer than {MAX_FUNCTION_LINES} lines:\n" + "\n".join(too_long)
     assert sorted(set(LONG_FUNCTIONS) - set(long)) == [], "allowed but no longer long: drop them from the list"
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module name ``path`` imports, anywhere in it (absolute imports; tests/ and bench/ use no others)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return names
+
+
+def imports_of(folder: str, refused: tuple[str, ...]) -> list[str]:
+    """"<file> imports <module>" for every module under ``refused`` (a package or module name) that a file
+    under ``folder`` imports."""
+    return [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for name in sorted(imported_names(path))
+        if any(name == r or name.startswith(f"{r}.") for r in refused)
+    ]
+
+
+def test_shared_test_and_bench_helpers_live_in_tests_harness():
+    """tests/ never imports bench/; bench/ imports tests.harness only (never conftest or a test module); the
+    harness imports neither pytest nor bench/."""
+    wrong = imports_of("tests", ("bench",))
+    wrong += imports_of("bench", ("tests.conftest", "tests.unit", "tests.contract", "tests.integration", "tests.e2e",
+                                  "tests.deploy"))
+    wrong += imports_of("tests/harness", ("pytest", "bench"))
+    assert not wrong, "\n".join(wrong)
