@@ -275,7 +275,7 @@ def test_breaker_reasons_is_a_comma_separated_setting(monkeypatch):
     """NEWSFLOW_<SERVICE>_BREAKER_REASONS: the default is the systemic reasons; a list replaces it (here the
     fetcher also halts when every site stays unavailable); empty turns the breaker off; a typo fails at start."""
     from services.runtime.breaker import SYSTEMIC, CircuitOpen
-    from services.fetcher.service import FetcherSettings
+    from services.fetcher.settings import FetcherSettings
 
     assert FetcherSettings().breaker_reasons == SYSTEMIC
     systemic = {"processing_error", "malformed_json", "invalid_message", "broker_unavailable"}
