@@ -11,6 +11,7 @@ Reads the source with ``ast``; the only code it runs is the import of every modu
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,41 @@ def test_shared_test_and_bench_helpers_live_in_tests_harness():
                                   "tests.deploy"))
     wrong += imports_of("tests/harness", ("pytest", "bench"))
     assert not wrong, "\n".join(wrong)
+
+
+def readme_layout_rows() -> list[str]:
+    """The rows of README.md's "How it fits together" table."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## How it fits together", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| `")]
+
+
+def test_readme_layout_table_names_only_paths_that_exist():
+    """Every path the table names exists (``<name>``-style placeholders match any file), and every bare module
+    name (``text.py``) in a row exists in (or below) that row's folder: the table is the newcomer's map of the tree."""
+    missing = []
+    for row in readme_layout_rows():
+        where_cell, what_cell = row.split(" | ", 1)
+        folders = []
+        for path in re.findall(r"`([^`\s]+/[^`\s]*)`", where_cell):
+            pattern = re.sub(r"<[^>]+>", "*", path.rstrip("/"))
+            found = sorted(ROOT.glob(pattern))
+            if not found:
+                missing.append(path)
+            folders += [p if p.is_dir() else p.parent for p in found]
+        for path in re.findall(r"`([\w./-]+/[\w.-]+\.\w+)`", what_cell):
+            if not (ROOT / path).exists():
+                missing.append(path)
+        for module in re.findall(r"`([\w]+\.py)`", what_cell):
+            if folders and not any(next(folder.rglob(module), None) for folder in folders):
+                missing.append(f"{module} (in {where_cell.strip('| ')})")
+    assert readme_layout_rows(), "README.md has no 'How it fits together' table"
+    assert missing == []
+
+
+def test_every_module_of_the_cleaner_is_on_the_readme_map():
+    """The cleaner's layers are listed in the table, one name per module (a new module goes on the map)."""
+    row = next(r for r in readme_layout_rows() if r.startswith("| `services/cleaner/` |"))
+    modules = {p.name for p in (ROOT / "services" / "cleaner").glob("*.py") if not p.name.startswith("__")}
+    unlisted = sorted(m for m in modules if f"`{m}`" not in row and m != "settings.py")
+    assert unlisted == []
