@@ -37,6 +37,7 @@ from typing import Callable, Iterable
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.runs import write_result  # noqa: E402
 from tests.harness.scoring import page_counts, page_f1, score, tokens  # noqa: E402,F401  (tokens: for train_cleaner)
 from tests.harness.seeds import SEED_ARTICLE as SEED, SEED_BOILERPLATE  # noqa: E402
 
@@ -240,10 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in seed["story_missing"] + seed["boilerplate_left"]:
         print(f"  ! {line[:100]}")
 
-    out_dir = REPO / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"cleaner-{args.split}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(results, indent=1))
+    out = write_result(f"cleaner-{args.split}", results)
     print(f"\nresults: {out.relative_to(REPO)}")
     return 0
 

@@ -27,10 +27,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import dedup_corpus  # noqa: E402
+from bench.runs import RESULTS, result_path, run_stamp, write_result  # noqa: E402
 from services.indexer import stories, storytable  # noqa: E402
 from services.indexer.store import MMAP_BYTES  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def cleaned(docs: list[dedup_corpus.Doc]) -> dict[str, str]:
@@ -340,10 +340,9 @@ def main() -> int:
     report["lookup_growth"] = lookup[-1]["ms_mean"] / lookup[0]["ms_mean"]
     print(f"lookup time growth {lookup[0]['stored']:,} -> {lookup[-1]['stored']:,} stored: "
           f"x{report['lookup_growth']:.2f} (goal: <= 2, and <= 5 ms at 1M)")
-    stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"  # one name for the run's JSON and its plot
-    plot(report, RESULTS / f"dedup-{stamp}-lookup.png")
-    out = RESULTS / f"dedup-{stamp}.json"
-    out.write_text(json.dumps(report, indent=2))
+    stamp = run_stamp()  # one name for the run's JSON and its plot
+    plot(report, result_path("dedup", stamp, "-lookup.png"))
+    out = write_result("dedup", report, stamp, indent=2)
     print(f"wrote {out}")
     return 0
 

@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 import spacy  # noqa: E402
 
+from bench.runs import write_result  # noqa: E402
 from schemas.messages import CleanedArticle  # noqa: E402
 from services.extractor.logic import extract_batch  # noqa: E402
 from services.extractor.nlp import MODEL, SPACY_MAX_CHARS, analyse, load  # noqa: E402
@@ -138,10 +139,7 @@ def main() -> None:
     print(f"seed ({len(seed)} chars), analyse: {1000 * wall / args.repeat:.0f} ms, "
           f"cpu {1000 * cpu / args.repeat:.0f} ms")
 
-    out_dir = REPO / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"extractor-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(results, indent=1))
+    out = write_result("extractor", results)
     print(f"results: {out.relative_to(REPO)}")
 
 

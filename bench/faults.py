@@ -35,7 +35,6 @@ import json
 import os
 import random
 import signal
-import statistics
 import sys
 import threading
 import time
@@ -49,13 +48,13 @@ sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 
+from bench.runs import run_stamp, write_result  # noqa: E402
 from schemas.messages import DeadLetter, EnrichedEvent, IngestRequest  # noqa: E402
 from schemas.topics import TOPICS  # noqa: E402
 from services.runtime.clients import schema_headers  # noqa: E402
 from tests.harness.pages import Routes  # noqa: E402  (the hostile pages of the fast tests, reused)
-from tests.harness import STAGES, Broker, Pipeline, metric, scrape, wait_until  # noqa: E402
+from tests.harness import STAGES, Broker, Pipeline, metric, wait_until  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 SCENARIOS = ("baseline", "kill_services", "kill_broker", "broker_absent", "poison", "hostile", "too_large", "breaker")
 
 # --- the articles ----------------------------------------------------------------------------------------------
@@ -902,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)
     campaign = Campaign(args)
     started = time.monotonic()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = run_stamp()
     results: dict = {"_run": {"n": args.n, "scenarios": chosen, "started": stamp, "cpus": os.cpu_count(),
                               "load_average_at_start": os.getloadavg()}}
     try:
@@ -929,9 +928,7 @@ def main(argv: list[str] | None = None) -> int:
         campaign.close()
     results["_run"]["total_seconds"] = round(time.monotonic() - started, 1)
     results["_run"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"faults-{stamp}.json"
-    out.write_text(json.dumps(results, indent=1, default=str))
+    out = write_result("faults", results, stamp)
     results["_run"]["results"] = str(out.relative_to(ROOT))
     print_table(results)
     if results["_run"].get("interrupted"):

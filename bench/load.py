@@ -63,12 +63,12 @@ sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
+from bench.runs import result_path, run_stamp  # noqa: E402
 from schemas.messages import CleanedArticle, DeadLetter, EnrichedEvent, IngestRequest  # noqa: E402
 from schemas.topics import TOPICS, Topic  # noqa: E402
 from services.runtime.clients import schema_headers  # noqa: E402
 from tests.harness import PYTHON, STAGES, Broker, Pipeline, Service, metric, wait_until  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 PHASES = ("bound", "saturation", "latency", "io", "scale_out")
 MB = 1024 * 1024
 
@@ -1310,7 +1310,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
-    stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
+    stamp = run_stamp()
     t0 = time.time()
     workdir = Path(tempfile.mkdtemp(prefix="newsflow-load-"))
     sampler = Sampler(args.sample_seconds)
@@ -1347,8 +1347,7 @@ def main(argv: list[str] | None = None) -> int:
     results["rss"] = rss_figures(sampler.samples, run.phases)
     results["goals"] = goals(results)
     results["run"].update({"total_seconds": round(time.time() - t0, 1), "load_average_at_end": os.getloadavg()})
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    prefix = RESULTS / f"load-{stamp}"
+    prefix = result_path("load", stamp, suffix="")
     try:
         written = plots(results, sampler.samples, run.phases, run.enriched_arrivals, t0, prefix)
     except Exception:  # noqa: BLE001 - the figures matter more than the pictures

@@ -28,6 +28,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.runs import result_path, run_stamp  # noqa: E402
+
 SHARED = Path(os.environ.get("NEWSFLOW_SHARED", REPO.parent / "shared"))
 META_EVAL = SHARED / "tools" / "meta_eval.py"
 GOLD = SHARED / "data" / "metadata-dev" / "gold.jsonl"
@@ -82,7 +86,6 @@ def provenance_report(rows: list[dict], preds: dict[str, dict], E) -> None:
 
 def added_time(rows: list[dict], E, repeat: int) -> dict:
     """Seconds a page of clean_html with and without its metadata, in process, best of ``repeat`` rounds."""
-    sys.path.insert(0, str(REPO))
     from services.cleaner import html as H  # noqa: PLC0415
     from services.cleaner import meta as M
     from services.cleaner import textmeta as T
@@ -120,7 +123,7 @@ def main() -> int:
     ap.add_argument("--no-speed", action="store_true", help="skip the in-process speed measurement")
     args = ap.parse_args()
     E = load_meta_eval()
-    out = REPO / "bench" / "results" / f"metadata-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    out = result_path("metadata", run_stamp(), suffix="")
     out.mkdir(parents=True, exist_ok=True)
     lines = out / "newsflow.jsonl"
     cmd = f"{shlex.quote(sys.executable)} -m services.cli clean | tee {shlex.quote(str(lines))}"
