@@ -32,7 +32,6 @@ from services.indexer import stories, storytable  # noqa: E402
 from services.indexer.store import MMAP_BYTES  # noqa: E402
 
 
-
 def cleaned(docs: list[dedup_corpus.Doc]) -> dict[str, str]:
     """Each document's clean text, through the cleaner's step (cached by the document's content)."""
     import hashlib
